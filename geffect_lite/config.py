@@ -1,0 +1,60 @@
+"""Environment switches, paths and seeding — one place for everything read from the environment.
+
+* ``GEFFECT_FAST`` (or ``CI``): shrink heavy work (fewer steps, smaller grids) — notebooks and the demo read
+  :func:`fast_mode`.
+* ``GEFFECT_CACHE``: where converted / fine-tuned models are cached (default ``~/.cache/geffect_lite``).
+* ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``: set by :func:`offline` so a hub id fails fast.
+"""
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+ASSETS = PACKAGE_DIR / "assets"
+
+
+def fast_mode() -> bool:
+    """True under CI or when ``GEFFECT_FAST=1``: notebooks and the demo shrink their work."""
+    v = os.environ.get("GEFFECT_FAST")
+    if v is not None:
+        return v.strip().lower() not in ("0", "false", "no", "")
+    return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
+
+
+def cache_dir() -> Path:
+    """The model cache folder (``$GEFFECT_CACHE`` or ``~/.cache/geffect_lite``), created on demand."""
+    p = Path(os.environ.get("GEFFECT_CACHE", Path.home() / ".cache" / "geffect_lite")).expanduser()
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def offline(on: bool = True) -> None:
+    """Set the Hugging Face offline switches (hub ids then fail in seconds instead of ~47 s of retries)."""
+    for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if on:
+            os.environ[k] = "1"
+        else:
+            os.environ.pop(k, None)
+
+
+def is_offline() -> bool:
+    return any(os.environ.get(k, "").strip() in ("1", "true", "TRUE", "True")
+               for k in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def set_seed(seed: int = 0) -> None:
+    """Seed ``random``, NumPy and torch together (minGPT's ``set_seed``)."""
+    import numpy as np
+    import torch
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def set_threads(n: int | None = None) -> None:
+    """Use ``n`` torch threads (default: ``$GEFFECT_THREADS`` or 2, the project's machine)."""
+    import torch
+    n = n or int(os.environ.get("GEFFECT_THREADS", "2"))
+    torch.set_num_threads(n)

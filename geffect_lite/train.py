@@ -1,0 +1,177 @@
+"""Fine-tuning on QA pairs (answer tokens only) and the memorisation report; builds the shipped tiny models.
+
+``build_tiny`` trains the tokenizer and the two tiny models from the seed (deterministic on one machine):
+
+* ``tiny``        on ``full``                (1,000 author QA pairs + world facts + real authors);
+* ``tiny-retain`` on ``full_minus_forget10`` (the same without the last 10 authors).
+
+Recipe: AdamW (lr 3e-3, β=(0.9, 0.98), weight decay 0), batch 32, cosine decay, until the answer-token accuracy
+on the training set reaches 100 % or ``max_epochs`` (checked every epoch). ``memorisation`` reports the
+teacher-forced answer-token accuracy and the greedy exact match per split.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+from typing import List, Optional
+
+import torch
+
+from .batching import collate, prompt_ids
+from .config import set_seed, set_threads
+from .nll import forward, risk_from
+
+
+def train_qa(model, tok, rows: List[dict], lr: float = 3e-3, batch_size: int = 32, max_epochs: int = 200,
+             seed: int = 0, target_acc: float = 1.0, min_epochs: int = 5, progress: bool = True,
+             weight_decay: float = 0.0, desc: str = "train", check_rows: Optional[List[dict]] = None,
+             time_budget_s: Optional[float] = None):
+    """Fine-tune on the answer tokens of ``rows`` until ``target_acc`` teacher-forced accuracy. Returns a log list."""
+    from tqdm.auto import tqdm
+    set_seed(seed)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
+    steps_per_epoch = math.ceil(len(rows) / batch_size)
+    total = steps_per_epoch * max_epochs
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / (2 * steps_per_epoch)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+    rng = random.Random(seed)
+    log, t0 = [], time.time()
+    bar = tqdm(total=max_epochs, desc=desc, disable=not progress)
+    batches_cache = {}
+    for epoch in range(max_epochs):
+        order = list(range(len(rows)))
+        rng.shuffle(order)
+        tot = 0.0
+        for s in range(0, len(order), batch_size):
+            idx = tuple(order[s: s + batch_size])
+            b = collate([rows[i] for i in idx], tok)
+            loss = risk_from(forward(model, b))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            tot += float(loss)
+        acc = None
+        if epoch + 1 >= min_epochs:
+            acc = token_accuracy(model, tok, check_rows or rows)
+            model.train()
+        log.append(dict(epoch=epoch + 1, loss=tot / steps_per_epoch, acc=acc, seconds=time.time() - t0))
+        bar.set_postfix(loss=f"{tot / steps_per_epoch:.3f}", acc="-" if acc is None else f"{acc:.4f}")
+        bar.update()
+        if acc is not None and acc >= target_acc:
+            break
+        if time_budget_s is not None and time.time() - t0 > time_budget_s:
+            break
+    bar.close()
+    model.eval()
+    return log
+
+
+@torch.no_grad()
+def token_accuracy(model, tok, rows: List[dict], batch_size: int = 64) -> float:
+    """Teacher-forced answer-token accuracy: fraction of answer tokens (incl. eos) that are the argmax."""
+    model.eval()
+    hit = n = 0
+    for s in range(0, len(rows), batch_size):
+        f = forward(model, collate(rows[s: s + batch_size], tok))
+        tgt = f.batch["labels"][:, 1:]
+        pred = f.logits.argmax(-1)
+        m = f.mask.bool()
+        hit += int(((pred == tgt) & m).sum())
+        n += int(m.sum())
+    return hit / max(n, 1)
+
+
+@torch.no_grad()
+def greedy_answers(model, tok, questions: List[str], max_new_tokens: int = 40, batch_size: int = 32) -> List[str]:
+    """Greedy answers to ``questions`` (left-padded batched decoding, stops at eos)."""
+    model.eval()
+    dev = next(model.parameters()).device
+    pad = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    outs = []
+    for s in range(0, len(questions), batch_size):
+        ps = [prompt_ids(tok, q) for q in questions[s: s + batch_size]]
+        T = max(len(p) for p in ps)
+        ids = torch.full((len(ps), T), pad, dtype=torch.long)
+        att = torch.zeros((len(ps), T), dtype=torch.long)
+        for i, p in enumerate(ps):
+            ids[i, T - len(p):] = torch.tensor(p)
+            att[i, T - len(p):] = 1
+        gen = model.generate(input_ids=ids.to(dev), attention_mask=att.to(dev), max_new_tokens=max_new_tokens,
+                             do_sample=False, pad_token_id=pad, eos_token_id=tok.eos_token_id)
+        for g in gen[:, T:]:
+            outs.append(tok.decode(g, skip_special_tokens=True).strip())
+    return outs
+
+
+def exact_match(model, tok, rows: List[dict], **kw) -> float:
+    ans = greedy_answers(model, tok, [r["question"] for r in rows], **kw)
+    return sum(a == r["answer"].strip() for a, r in zip(ans, rows)) / max(len(rows), 1)
+
+
+def memorisation(model, tok, data, splits=("forget01", "forget05", "forget10", "retain90", "retain_eval",
+                                          "world_facts", "real_authors"), greedy: bool = True):
+    """A DataFrame: per split, teacher-forced answer-token accuracy and greedy exact match."""
+    import pandas as pd
+    rows = []
+    for s in splits:
+        r = data.split(s)
+        rows.append(dict(split=s, n_pairs=len(r), token_accuracy=token_accuracy(model, tok, r),
+                         greedy_exact_match=exact_match(model, tok, r) if greedy else float("nan")))
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Builders
+# --------------------------------------------------------------------------------------------------------------
+def build_tiny(out_root: Optional[Path] = None, seed: int = 0, which=("tiny", "tiny-retain"), progress=True):
+    """Rebuild the tokenizer and the tiny models from the seed into ``out_root`` (default: the package assets)."""
+    from transformers import LlamaForCausalLM
+    from .config import ASSETS
+    from .data import synthetic
+    from .models import build_tokenizer, corpus_texts, tiny_config
+    set_threads()
+    out_root = Path(out_root or ASSETS)
+    data = synthetic()
+    tok = build_tokenizer(corpus_texts(data))
+    (out_root / "tokenizer").mkdir(parents=True, exist_ok=True)
+    tok.save_pretrained(str(out_root / "tokenizer"))
+    reports = {}
+    for name in which:
+        rows = data.split("full" if name == "tiny" else "full_minus_forget10")
+        set_seed(seed)
+        model = LlamaForCausalLM(tiny_config(len(tok)))
+        model.config._attn_implementation = "eager"
+        log = train_qa(model, tok, rows, seed=seed, desc=f"build {name}", progress=progress)
+        d = out_root / name
+        d.mkdir(parents=True, exist_ok=True)
+        model.save_pretrained(str(d))
+        reports[name] = dict(epochs=len(log), seconds=log[-1]["seconds"], final_acc=log[-1]["acc"])
+    return reports
+
+
+def build_smollm2_tofu(out: Path, progress: bool = True, seed: int = 0, time_budget_s: float = 540.0):
+    """Fine-tune SmolLM2 on the last :data:`SMOL_TOFU_AUTHORS` synthetic authors (all their pairs) into ``out``."""
+    from .data import N_AUTHORS, synthetic
+    from .models import SMOL_TOFU_AUTHORS, load_smollm2
+    set_threads()
+    data = synthetic()
+    keep = set(range(N_AUTHORS - SMOL_TOFU_AUTHORS, N_AUTHORS))
+    rows = [r for r in data.split("full") if r["author"] in keep]
+    forget = data.split("forget01") + [r for r in data.split("forget05") if r["author"] == N_AUTHORS - 2]
+    model, tok = load_smollm2()
+    model.gradient_checkpointing_disable() if hasattr(model, "gradient_checkpointing_disable") else None
+    log = train_qa(model, tok, rows, lr=2e-4, batch_size=8, max_epochs=12, seed=seed, target_acc=0.97,
+                   min_epochs=3, progress=progress, desc="fine-tune smollm2-tofu", check_rows=forget,
+                   time_budget_s=time_budget_s)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(out))
+    tok.save_pretrained(str(out))
+    (out / "train_log.json").write_text(__import__("json").dumps(log, indent=1))
+    (out / ".complete").write_text("ok\n")
+    return log
