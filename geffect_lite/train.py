@@ -24,8 +24,8 @@ from .config import set_seed, set_threads
 from .nll import forward, risk_from
 
 
-def train_qa(model, tok, rows: List[dict], lr: float = 3e-3, batch_size: int = 32, max_epochs: int = 200,
-             seed: int = 0, target_acc: float = 1.0, min_epochs: int = 5, progress: bool = True,
+def train_qa(model, tok, rows: List[dict], lr: float = 3e-3, batch_size: int = 32, max_epochs: int = 60,
+             seed: int = 0, target_acc: float = 0.999, min_epochs: int = 5, progress: bool = True,
              weight_decay: float = 0.0, desc: str = "train", check_rows: Optional[List[dict]] = None,
              time_budget_s: Optional[float] = None):
     """Fine-tune on the answer tokens of ``rows`` until ``target_acc`` teacher-forced accuracy. Returns a log list."""

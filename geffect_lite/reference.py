@@ -1,0 +1,268 @@
+"""θ_ref without a second model: the frozen reference model's quantities, computed once before unlearning.
+
+NPO, TNPO, WTNPO, IdkDPO, UNDIAL and the KL / RR regularisers compare the current model π_θ with the model
+before unlearning, π_ref. The official code keeps a second full copy of the model for that. Here
+:meth:`Reference.from_model` runs the model once on every batch that unlearning (or a G-effect evaluation)
+will see and caches what the objectives need, keyed by a fingerprint of the batch:
+
+=====================  ==============  ==================================================  =====================
+quantity               shape           used by                                             cost (floats)
+=====================  ==============  ==================================================  =====================
+token log-probs        [B, T-1]        NPO, TNPO, WTNPO, IdkDPO (also the nested ``idk``)  B·T per batch
+full log-softmax       [B, T-1, V]     KL regulariser (retain batch), UNDIAL (forget)       B·T·V per batch
+hidden states [L]      [B, T, d]       RR regulariser (retain batch)                        B·T·d per layer
+=====================  ==============  ==================================================  =====================
+
+The full log-softmax is the expensive one: KL costs B·T·V floats per retain batch. For SmolLM2 (V = 49,152) a
+batch of 4 sequences × 40 positions is 4·40·49,152·4 bytes ≈ 31 MB; for the tiny model (V = 1,024) it is
+≈ 0.7 MB. A whole unlearning run over many batches can therefore exceed memory: ``max_bytes`` (1 GiB by default)
+guards against that, and ``keep_model=True`` keeps a frozen deep copy instead (doubling model memory, as the
+official code does) and computes anything that is not cached on demand.
+
+Everything is computed under ``torch.no_grad``, detached and cloned, so it is a constant for autograd
+(objectives.md: "Detached: reference log-probabilities").
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Dict, Iterable, Optional, Sequence, Union
+
+import torch
+
+from . import nll
+
+
+def fingerprint(batch: dict) -> str:
+    """A hash of a batch's ``input_ids``, ``attention_mask`` and ``labels`` (device- and dtype-independent)."""
+    h = hashlib.sha1()
+    for k in ("input_ids", "attention_mask", "labels"):
+        t = batch.get(k)
+        if t is None:
+            continue
+        h.update(f"{k}{tuple(t.shape)};".encode())
+        h.update(_plain(t).tobytes())
+    return h.hexdigest()
+
+
+def _plain(t: torch.Tensor):
+    """int64 numpy copy of ``t``; inside torch.func transforms (jvp) every new tensor is wrapped, so unwrap first."""
+    f = torch._C._functorch
+    while f.is_functorch_wrapped_tensor(t):
+        t = f.get_unwrapped(t)
+    with torch.no_grad(), torch._C._DisableFuncTorch():
+        return t.detach().cpu().to(torch.int64).contiguous().numpy()
+
+
+def _is_half(dtype) -> bool:
+    return dtype in (torch.float16, torch.bfloat16)
+
+
+def _full_logprobs(fwd: nll.Forward) -> torch.Tensor:
+    lg = fwd.logits
+    return torch.log_softmax(lg.float() if _is_half(lg.dtype) else lg, -1)
+
+
+def _describe_batch(batch: dict) -> str:
+    ids = batch.get("ids")
+    shape = tuple(batch["input_ids"].shape) if "input_ids" in batch else "?"
+    if ids:
+        shown = ", ".join(map(str, ids[:4])) + (", …" if len(ids) > 4 else "")
+        return f"batch of shape {shape} with ids [{shown}]"
+    return f"batch of shape {shape}"
+
+
+class Reference:
+    """Quantities of the frozen reference model θ_ref, cached per batch (see the module docstring).
+
+    Build it with :meth:`from_model` *before* unlearning changes the model. Look-ups:
+    :meth:`logp`, :meth:`full_logprobs`, :meth:`hidden`; costs: :meth:`memory_bytes`, :meth:`describe`.
+    """
+
+    def __init__(self):
+        self._cache: Dict[str, dict] = {}
+        self.model = None                 # frozen deep copy when keep_model=True
+        self.full = False                 # were full log-softmaxes cached?
+        self.hidden_layers: tuple = ()    # which hidden_states indices were cached
+        self.n_layers: Optional[int] = None
+
+    # ------------------------------------------------------------------------------------------------------
+    @classmethod
+    def from_model(cls, model, batches: Union[dict, Iterable[dict]], full_logprobs: bool = False,
+                   hidden_layers: Sequence[int] = (), keep_model: bool = False,
+                   max_bytes: int = 2 ** 30) -> "Reference":
+        """Run ``model`` (as it is now: θ_ref) on every batch and cache what objectives need.
+
+        Args:
+            model: the model before unlearning.
+            batches: one batch or an iterable of batches (forget and retain). A forget batch's nested
+                ``batch["idk"]`` is cached too (token log-probs only: IdkDPO needs nothing else).
+            full_logprobs: also cache the full log-softmax [B, T-1, V] (KL regulariser, UNDIAL).
+            hidden_layers: also cache ``hidden_states[L]`` [B, T, d] for these L (HF convention: 0 = embedding
+                output, num_hidden_layers = last block, after the final norm for Llama) — RR regulariser.
+            keep_model: keep a frozen deep copy of the model (doubles model memory). Then only the token
+                log-probs are cached up front; full log-softmaxes and hidden states, and anything for a batch
+                not listed here, are computed on demand (and not cached, so memory stays flat over a run).
+            max_bytes: refuse (ValueError) to build a cache larger than this.
+        """
+        if isinstance(batches, dict):
+            batches = [batches]
+        batches = list(batches)
+        ref = cls()
+        ref.full = bool(full_logprobs)
+        cfg = getattr(model, "config", None)
+        ref.n_layers = getattr(cfg, "num_hidden_layers", None)
+        layers = tuple(int(L) for L in hidden_layers)
+        for L in layers:
+            if ref.n_layers is not None and not 0 <= L <= ref.n_layers:
+                raise ValueError(f"hidden_layers: layer {L} is out of range; the model has hidden_states[0.."
+                                 f"{ref.n_layers}] (0 = embedding output).")
+        ref.hidden_layers = layers
+
+        # the list of (key, batch, wants_big) to compute, nested idk batches included, duplicates dropped
+        todo, seen = [], set()
+        for k, b in enumerate(batches):
+            nll.check_batch(b, f"reference batch {k}")
+            for bb, big in ((b, True), (b.get("idk"), False)):
+                if bb is None:
+                    continue
+                key = fingerprint(bb)
+                if key not in seen:
+                    seen.add(key)
+                    todo.append((key, bb, big))
+
+        need = ref._estimate_bytes(model, todo, keep_model)
+        if need > max_bytes:
+            raise ValueError(
+                f"the θ_ref cache would need {need:,} bytes ({need / 2**20:.1f} MiB) for {len(todo)} batches "
+                f"(full_logprobs={ref.full}, hidden_layers={layers}), more than max_bytes={max_bytes:,}. Pass "
+                "fewer batches, drop full_logprobs (only KL and UNDIAL need it), raise max_bytes, or use "
+                "keep_model=True (keeps a frozen copy of the model instead: doubles model memory).")
+
+        was_training = model.training
+        model.eval()                       # θ_ref is a deterministic function: no dropout while caching it
+        try:
+            with torch.no_grad():
+                for key, bb, big in todo:
+                    ref._cache[key] = ref._compute(model, bb, full=big and ref.full and not keep_model,
+                                                   layers=layers if (big and not keep_model) else ())
+        finally:
+            model.train(was_training)
+        if keep_model:
+            m = copy.deepcopy(model)
+            m.eval()
+            for p in m.parameters():
+                p.requires_grad_(False)
+            ref.model = m
+        return ref
+
+    @classmethod
+    def for_objective(cls, objective, model, batches, keep_model: bool = False,
+                      max_bytes: int = 2 ** 30) -> "Reference":
+        """Build exactly what ``objective`` needs (full log-probs for KL/UNDIAL, hidden states for RR)."""
+        req = objective.ref_requirements(model)
+        return cls.from_model(model, batches, full_logprobs=req["full_logprobs"],
+                              hidden_layers=req["hidden_layers"], keep_model=keep_model, max_bytes=max_bytes)
+
+    # ------------------------------------------------------------------------------------------------------
+    def _estimate_bytes(self, model, todo, keep_model) -> int:
+        p = next(model.parameters())
+        es_logp = 4 if _is_half(p.dtype) else p.element_size()   # shifted_logp upcasts half precision
+        cfg = getattr(model, "config", None)
+        V = getattr(cfg, "vocab_size", None)
+        d = getattr(cfg, "hidden_size", None)
+        total = 0
+        for _, b, big in todo:
+            B, T = b["input_ids"].shape
+            total += B * (T - 1) * es_logp
+            if big and not keep_model:
+                if self.full:
+                    total += B * (T - 1) * (V or 0) * es_logp
+                total += len(self.hidden_layers) * B * T * (d or 0) * p.element_size()
+        return total
+
+    def _compute(self, model, batch, full: bool, layers: tuple) -> dict:
+        fwd = nll.forward(model, batch, hidden=bool(layers), what="reference batch")
+        entry = {"logp": fwd.logp.detach().clone(), "ids": list(batch.get("ids") or [])}
+        if full:
+            entry["full"] = _full_logprobs(fwd).detach().clone()
+        if layers:
+            entry["hidden"] = {L: fwd.hidden_states[L].detach().clone() for L in layers}
+        return entry
+
+    def _on_demand(self, batch, what: str, full=False, layers=()):
+        with torch.no_grad():
+            return self._compute(self.model, batch, full=full, layers=layers)
+
+    def _miss(self, batch, what: str, why: str):
+        raise KeyError(
+            f"θ_ref {what} for this {_describe_batch(batch)} {why}. A Reference only knows the batches given to "
+            "Reference.from_model(model, batches, ...) before unlearning: include this batch there (forget and "
+            "retain batches, built once and reused), or build it with keep_model=True to compute misses "
+            "from a frozen copy of the model.")
+
+    # ------------------------------------------------------------------------------------------------------
+    def __contains__(self, batch) -> bool:
+        return fingerprint(batch) in self._cache
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+    def logp(self, batch: dict) -> torch.Tensor:
+        """[B, T-1] token log-probs of θ_ref (0 off the answer), as ``nll.forward(ref_model, batch).logp``."""
+        e = self._cache.get(fingerprint(batch))
+        if e is not None:
+            return e["logp"]
+        if self.model is not None:
+            return self._on_demand(batch, "log-probs")["logp"]
+        self._miss(batch, "log-probs", "were not cached")
+
+    def full_logprobs(self, batch: dict) -> torch.Tensor:
+        """[B, T-1, V] log-softmax of θ_ref at every predicting position (KL regulariser, UNDIAL)."""
+        e = self._cache.get(fingerprint(batch))
+        if e is not None and "full" in e:
+            return e["full"]
+        if self.model is not None:
+            return self._on_demand(batch, "full log-probs", full=True)["full"]
+        if e is None:
+            self._miss(batch, "full log-probs", "were not cached")
+        self._miss(batch, "full log-probs", "were not cached (the Reference was built with full_logprobs=False;"
+                   " KL and UNDIAL need full_logprobs=True)")
+
+    def hidden(self, batch: dict, layer: int) -> torch.Tensor:
+        """[B, T, d] ``hidden_states[layer]`` of θ_ref (RR regulariser)."""
+        e = self._cache.get(fingerprint(batch))
+        if e is not None and layer in e.get("hidden", {}):
+            return e["hidden"][layer]
+        if self.model is not None:
+            return self._on_demand(batch, "hidden states", layers=(layer,))["hidden"][layer]
+        if e is None:
+            self._miss(batch, f"hidden states (layer {layer})", "were not cached")
+        self._miss(batch, f"hidden states at layer {layer}",
+                   f"were not cached (cached layers: {self.hidden_layers}; pass hidden_layers=({layer},))")
+
+    # ------------------------------------------------------------------------------------------------------
+    def memory_bytes(self) -> int:
+        """Bytes held by the cache (plus the kept model's parameters when keep_model=True)."""
+        return self.describe()["total_bytes"]
+
+    def describe(self) -> dict:
+        """What is cached and what it costs, in bytes."""
+        lp = sum(e["logp"].numel() * e["logp"].element_size() for e in self._cache.values())
+        fu = sum(e["full"].numel() * e["full"].element_size() for e in self._cache.values() if "full" in e)
+        hi = sum(h.numel() * h.element_size() for e in self._cache.values() for h in e.get("hidden", {}).values())
+        mb = 0
+        if self.model is not None:
+            mb = sum(p.numel() * p.element_size() for p in self.model.parameters())
+        return dict(batches=len(self._cache), full_logprobs=self.full, hidden_layers=self.hidden_layers,
+                    keep_model=self.model is not None, logp_bytes=lp, full_logprobs_bytes=fu, hidden_bytes=hi,
+                    model_bytes=mb, total_bytes=lp + fu + hi + mb)
+
+    def __repr__(self) -> str:
+        d = self.describe()
+        return (f"Reference(batches={d['batches']}, full_logprobs={d['full_logprobs']}, "
+                f"hidden_layers={d['hidden_layers']}, keep_model={d['keep_model']}, "
+                f"{d['total_bytes'] / 2**20:.2f} MiB)")
+
+
+__all__ = ["Reference", "fingerprint"]

@@ -1,0 +1,267 @@
+"""The G-effect engine against independent routes: plain autograd dot products, finite differences, backward loops.
+
+fp64 models so that agreement is limited by maths, not round-off.
+"""
+import copy
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import geffect_lite as gl  # noqa: E402
+from geffect_lite import nll  # noqa: E402
+from geffect_lite.geffect import (compute, finite_difference, named_params, objective_gradient,  # noqa: E402
+                                  second_directional)
+from geffect_lite.groups import UnsupportedModelError, group_names  # noqa: E402
+from geffect_lite.objectives import Context, get_objective, register_objective  # noqa: E402
+from geffect_lite.trajectory import run  # noqa: E402
+
+ARCHS = ["llama", "gpt2", "gptneox", "phi", "qwen2", "gemma"]
+
+
+def _model(arch="llama"):
+    m, tok = gl.load_model(f"random-{arch}")
+    return m.double(), tok
+
+
+@pytest.fixture(scope="module")
+def setup():
+    m, tok = _model("llama")
+    data = gl.load_data()
+    forget = gl.collate(data.split("forget05")[:4], tok, idk=True)
+    retain = gl.collate(data.split("retain_pool_05")[:4], tok)
+    return m, tok, forget, retain
+
+
+def _plain_dot(model, obj, forget, retain, ref=None, which="unlearn", risk="token_mean"):
+    """Independent route: two full gradients by torch.autograd.grad and one dot product."""
+    _, params = named_params(model)
+    g_obj = torch.autograd.grad(obj.loss(Context(model, forget, retain, ref)), params, allow_unused=True)
+    b = forget if which == "unlearn" else retain
+    g_r = torch.autograd.grad(nll.risk(model, b, risk), params, allow_unused=True)
+    return float(sum((a * c).sum() for a, c in zip(g_obj, g_r) if a is not None and c is not None))
+
+
+@pytest.mark.parametrize("objective", ["ga", "wga", "npo", "tnpo", "po", "rmu", "ga+kl", "simnpo", "satimp"])
+@pytest.mark.parametrize("risk", ["token_mean", "seq_sum"])
+def test_total_equals_plain_autograd(setup, objective, risk):
+    m, tok, forget, retain = setup
+    obj = get_objective(objective)
+    ref = gl.reference_for(m, obj, forget, retain)
+    ge = compute(m, obj, forget, retain, ref, risk=risk)
+    for rs in ("unlearn", "retain"):
+        want = _plain_dot(m, obj, forget, retain, ref, rs, risk)
+        got = ge.value(rs)
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-12), (objective, rs)
+
+
+def test_total_equals_finite_difference(setup):
+    m, tok, forget, retain = setup
+    obj = get_objective("wga", alpha=0.5)
+    g = objective_gradient(m, obj, forget, retain)
+    norm = float(torch.sqrt(sum((x ** 2).sum() for x in g if x is not None)))
+    ge = compute(m, obj, forget, retain)
+    for rs, b in (("unlearn", forget), ("retain", retain)):
+        fd = finite_difference(m, g, b, h=1e-4 / norm)
+        assert fd == pytest.approx(ge.value(rs), rel=1e-3)
+
+
+def test_ga_identity(setup):
+    """Identity 2: e_u(GA) = −‖∇R_u‖² when objective and risk share batch and reduction."""
+    m, tok, forget, retain = setup
+    _, params = named_params(m)
+    g = torch.autograd.grad(nll.risk(m, forget), params, allow_unused=True)
+    sq = float(sum((x ** 2).sum() for x in g if x is not None))
+    assert compute(m, "ga", forget, retain).e_u == pytest.approx(-sq, rel=1e-10)
+
+
+def test_groups_sum_to_total_and_rmu_locality(setup):
+    m, tok, forget, retain = setup
+    ge = compute(m, get_objective("rmu", layer=2), forget, retain)
+    for scheme in ("block", "paper"):
+        for rs in ("unlearn", "retain"):
+            g = ge.groups[(ge.groups.scheme == scheme) & (ge.groups.risk_set == rs) & (ge.groups.term == "objective")]
+            assert g.value.sum() == pytest.approx(ge.value(rs), rel=1e-10, abs=1e-14)
+    blk = ge.groups[(ge.groups.scheme == "block") & (ge.groups.term == "objective")]
+    # hidden_states[2] is the output of block 1: blocks 2, 3, final norm and lm_head get exactly zero
+    for name in ("block 2", "block 3", "final_norm", "lm_head"):
+        assert (blk[blk.group == name].value == 0).all(), name
+    assert (blk[blk.group == "block 0"].value != 0).any()
+
+
+@pytest.mark.parametrize("objective", ["ga", "npo", "tnpo", "ga+gd"])
+def test_instances_and_tokens_sum_to_total(setup, objective):
+    m, tok, forget, retain = setup
+    obj = get_objective(objective)
+    ref = gl.reference_for(m, obj, forget, retain)
+    ge = compute(m, obj, forget, retain, ref, instances=True, tokens=True, tokenizer=tok)
+    for rs in ("unlearn", "retain"):
+        total = ge.value(rs)
+        moved = ge.instances[(ge.instances.risk_set == rs) & (ge.instances.view == "moved")]
+        # forward mode vs reverse mode: equal in exact arithmetic; HF's RMSNorm computes in fp32 even in an fp64
+        # model, so the two routes agree to ~1e-8 relative, not 1e-15
+        assert moved.share.sum() == pytest.approx(total, rel=1e-6, abs=1e-12)
+        toks = ge.tokens[(ge.tokens.risk_set == rs) & (ge.tokens.view == "moved")]
+        assert toks.share.sum() == pytest.approx(total, rel=1e-6, abs=1e-12)
+        forget_total = ge.value(rs, "forget") if "forget" in set(ge.totals.term) else total
+        contrib = ge.instances[(ge.instances.risk_set == rs) & (ge.instances.view == "contribution")]
+        assert contrib.value.sum() == pytest.approx(forget_total, rel=1e-6, abs=1e-12)
+    assert toks.token.notna().all()
+
+
+def test_npo_contribution_is_weight_times_pg_effect(setup):
+    """Eq. 5: NPO's per-instance contribution = W_b · PG_b, PG_b = ∇R(D)ᵀ∇log π(y_b)."""
+    m, tok, forget, retain = setup
+    obj = get_objective("npo", beta=1.0)
+    m2 = copy.deepcopy(m)
+    ref = gl.reference_for(m2, obj, forget, retain)
+    torch.manual_seed(0)
+    with torch.no_grad():   # move θ away from θ_ref so the weights are not all 1
+        for p in m2.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+    ge = compute(m2, obj, forget, retain, ref, instances=True)
+    ctx = Context(m2, forget, retain, ref)
+    W = obj.grad_weights(ctx)["forget"].detach()  # [B, T-1] = W_b/B on every answer token
+    _, params = named_params(m2)
+    gR = torch.autograd.grad(nll.risk(m2, forget), params)
+    for b in range(W.shape[0]):
+        f = nll.forward(m2, forget)
+        gb = torch.autograd.grad(f.seq_logp[b], params)
+        pg = float(sum((x * y).sum() for x, y in zip(gR, gb)))
+        wb = float(W[b][W[b] != 0][0])
+        got = ge.instances[(ge.instances.risk_set == "unlearn") & (ge.instances.view == "contribution")
+                           & (ge.instances.instance == b)].value.iloc[0]
+        assert got == pytest.approx(wb * pg, rel=1e-6)
+
+
+def test_forward_mode_equals_backward_loop(setup):
+    m, tok, forget, retain = setup
+    obj = get_objective("wga", alpha=1.0)
+    a = compute(m, obj, forget, retain, instances=True, tokens=True, method="jvp")
+    b = compute(m, obj, forget, retain, instances=True, tokens=True, method="loop")
+    assert a.info["method"] == "jvp" and b.info["method"] == "loop"
+    va = a.tokens.sort_values(["risk_set", "view", "instance", "position"]).value.to_numpy()
+    vb = b.tokens.sort_values(["risk_set", "view", "instance", "position"]).value.to_numpy()
+    assert len(va) == len(vb) > 0
+    assert abs(va - vb).max() <= 1e-6 * abs(vb).max()
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_architectures(arch):
+    """Blocks found without knowing the architecture; engine = plain autograd; jvp = loop."""
+    m, tok = _model(arch)
+    data = gl.load_data()
+    forget = gl.collate(data.split("forget01")[:3], tok)
+    retain = gl.collate(data.split("retain_pool_01")[:3], tok)
+    names = group_names(m, "paper")
+    assert {"shallow", "middle", "deep"} <= set(names.values())
+    obj = get_objective("ga")
+    ge = compute(m, obj, forget, retain, instances=True, method="jvp")
+    assert ge.e_u == pytest.approx(_plain_dot(m, obj, forget, retain), rel=1e-6)
+    assert ge.e_r == pytest.approx(_plain_dot(m, obj, forget, retain, which="retain"), rel=1e-6)
+    inst = ge.instances[(ge.instances.view == "moved") & (ge.instances.risk_set == "unlearn")]
+    assert inst.share.sum() == pytest.approx(ge.e_u, rel=1e-6)
+    tied = any(n.startswith("embed+lm") for n in names.values())
+    assert tied == bool(getattr(m.config, "tie_word_embeddings", False))
+
+
+def test_second_order_and_first_order_check(setup):
+    """ΔR after an SGD step ≈ −η e + ½η² gᵀHg, and the second-order term shrinks the error."""
+    m0, tok, forget, retain = setup
+    m = copy.deepcopy(m0)
+    obj = get_objective("ga")
+    g = objective_gradient(m, obj, forget, retain)
+    e = compute(m, obj, forget, retain, groups=False).e_u
+    eta = 1e-4   # small enough for the Taylor series to be ordered (a random model is very curved)
+    d = [None if x is None else -eta * x for x in g]
+    q = second_directional(m, d, forget)
+    r0 = float(nll.risk(m, forget))
+    with torch.no_grad():
+        for p, x in zip(named_params(m)[1], g):
+            p.add_(x, alpha=-eta)
+    real = float(nll.risk(m, forget)) - r0
+    first = -eta * e
+    assert abs(real - (first + 0.5 * q)) < abs(real - first)
+    # forward-over-forward equals reverse-over-reverse (double backward), an independent exact route
+    _, params = named_params(m0)
+    gr = torch.autograd.grad(nll.risk(m0, forget), params, create_graph=True)
+    hv = torch.autograd.grad(sum((a * b).sum() for a, b in zip(gr, d)), params)
+    assert q == pytest.approx(float(sum((a * b).sum() for a, b in zip(hv, d))), rel=1e-6)
+
+
+def _shifted_risk(model, d, batch, h):
+    m = copy.deepcopy(model)
+    with torch.no_grad():
+        for p, x in zip(named_params(m)[1], d):
+            if x is not None:
+                p.add_(x, alpha=h)
+        return nll.risk(m, batch)
+
+
+def test_trajectory_first_order_and_determinism(setup):
+    m0, tok, forget, retain = setup
+    runs = []
+    for _ in range(2):
+        m = copy.deepcopy(m0)
+        runs.append(run(m, "ga", forget, retain, steps=3, lr=1e-3, progress=False))
+    a, b = runs
+    assert a.steps.equals(b.steps) and a.groups.equals(b.groups)
+    s = a.steps.dropna(subset=["real_du"])
+    assert len(s) == 3
+    # tiny SGD steps: the first-order prediction −η e matches the realised change closely
+    for _, r in s.iterrows():
+        assert r.pred_du == pytest.approx(r.real_du, rel=2e-2)
+        assert r.e_u_opt == r.e_u
+
+
+def test_trajectory_adamw_optimiser_aware(setup):
+    m = copy.deepcopy(setup[0])
+    forget, retain = setup[2], setup[3]
+    tr = run(m, "ga", forget, retain, steps=3, lr=1e-5, optimizer="adamw", progress=False)
+    s = tr.steps.dropna(subset=["real_du"])
+    assert (s.e_u_opt != s.e_u).all()       # Adam's step is not the raw gradient
+    for _, r in s.iterrows():                # but the optimiser-aware prediction matches the realised change
+        assert r.pred_du == pytest.approx(r.real_du, rel=5e-2)
+
+
+def test_blowup_is_recorded_and_stops(setup):
+    m = copy.deepcopy(setup[0])
+    forget, retain = setup[2], setup[3]
+    calls = {"n": 0}
+
+    @register_objective("_test_blowup", overwrite=True)
+    def blowup(out, batch):
+        calls["n"] += 1
+        loss = (out.logp * out.mask).sum() / out.mask.sum()
+        return loss * (float("nan") if calls["n"] > 2 else 1.0)
+
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        tr = run(m, "_test_blowup", forget, retain, steps=10, lr=1e-3, progress=False, weights=False)
+    assert tr.steps.status.iloc[-1] == "non-finite"
+    assert (tr.steps.status == "ok").sum() >= 1
+    assert len(tr.steps) < 10
+
+
+def test_bad_inputs(setup):
+    m, tok, forget, retain = setup
+    with pytest.raises(ValueError, match="steps"):
+        run(copy.deepcopy(m), "ga", forget, retain, steps=0, progress=False)
+    empty = dict(forget)
+    empty["labels"] = torch.full_like(forget["labels"], -100)
+    with pytest.raises(nll.EmptyBatchError):
+        compute(m, "ga", empty, retain)
+    with pytest.raises(KeyError, match="wga"):
+        compute(m, "not-an-objective", forget, retain)
+
+    class NotALM(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lin = torch.nn.Linear(3, 3)
+    with pytest.raises(UnsupportedModelError):
+        group_names(NotALM())
+    other = gl.collate(gl.load_data().split("forget01")[:2], tok)
+    other["tokenizer"] = "0123456789ab"
+    with pytest.raises(ValueError, match="tokenizer"):
+        compute(m, "ga", other, retain)
