@@ -22,11 +22,15 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 
-from .config import cache_dir, fast_mode, offline, set_seed  # noqa: F401
+from .config import cache_dir, fast_mode, offline, set_seed, setup_notebook  # noqa: F401
 from .data import load_data, load_tofu, synthetic  # noqa: F401
 from .batching import collate  # noqa: F401
 from .models import MODEL_NAMES, load_model  # noqa: F401
 from .nll import EmptyBatchError, NonFiniteError, forward, risk  # noqa: F401
+from .geffect import GEffect, compute  # noqa: F401  (loads the submodule first…)
+from .trajectory import Trajectory, run  # noqa: F401
+
+geffect = compute   # …so that this name stays the function, not the submodule
 
 
 def batches(data, tok, forget_split: str = "forget05", n_forget=None, n_retain: int = 32, retain_split=None,
@@ -41,15 +45,6 @@ def batches(data, tok, forget_split: str = "forget05", n_forget=None, n_retain: 
 
 
 def __getattr__(name):  # lazy: keep `import geffect_lite` light
-    if name in ("geffect", "compute"):
-        from .geffect import compute
-        return compute
-    if name in ("GEffect",):
-        from .geffect import GEffect
-        return GEffect
-    if name in ("run", "trajectory"):
-        from .trajectory import run
-        return run
     if name in ("get_objective", "list_objectives", "register_objective", "OBJECTIVES", "Objective", "Context"):
         from . import objectives
         return getattr(objectives, name)

@@ -172,16 +172,25 @@ def table1(args):
 
 
 def notebooks(args):
-    import subprocess
+    """Execute notebooks in place with nbclient (kernel = this Python), so committed outputs are current."""
+    import nbclient
+    import nbformat
     root = Path(__file__).resolve().parent.parent / "notebooks"
     nbs = sorted(root.glob("*.ipynb"))
+    if args.only:
+        nbs = [nb for nb in nbs if any(nb.name.startswith(o) for o in args.only)]
     if not nbs:
         print(f"no notebooks found in {root}")
         return
-    for nb in nbs:
-        print(f"executing {nb.name} …", flush=True)
-        subprocess.run([sys.executable, "-m", "jupyter", "nbconvert", "--to", "notebook", "--execute", "--inplace",
-                        "--ExecutePreprocessor.timeout=900", str(nb)], check=True, cwd=str(root))
+    for nb_path in nbs:
+        t = time.time()
+        print(f"executing {nb_path.name} …", flush=True)
+        nb = nbformat.read(str(nb_path), as_version=4)
+        nb.metadata["kernelspec"] = dict(name="python3", display_name="Python 3", language="python")
+        nbclient.NotebookClient(nb, timeout=args.timeout, kernel_name="python3",
+                                resources={"metadata": {"path": str(root)}}).execute()
+        nbformat.write(nb, str(nb_path))
+        print(f"  done in {time.time() - t:.0f} s", flush=True)
 
 
 def main(argv=None):
@@ -238,9 +247,17 @@ def main(argv=None):
 
     n = sub.add_parser("notebooks", help="re-execute every notebook in place")
     n.add_argument("--execute", action="store_true")
+    n.add_argument("--only", nargs="*", default=None, help="notebook name prefixes, e.g. 03 05")
+    n.add_argument("--timeout", type=int, default=900, help="seconds per cell")
     n.set_defaults(fn=notebooks)
 
     args = p.parse_args(argv)
+    try:
+        import transformers
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+    except Exception:
+        pass
     args.fn(args)
 
 

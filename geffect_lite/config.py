@@ -58,3 +58,20 @@ def set_threads(n: int | None = None) -> None:
     import torch
     n = n or int(os.environ.get("GEFFECT_THREADS", "2"))
     torch.set_num_threads(n)
+
+
+def setup_notebook(seed: int = 0, threads: int | None = None) -> bool:
+    """The notebooks' one-line set-up: offline switches, threads, seed, seaborn theme. Returns :func:`fast_mode`."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    set_threads(threads)
+    set_seed(seed)
+    try:
+        import transformers
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+    except Exception:
+        pass
+    from .plots import setup
+    setup()
+    return fast_mode()

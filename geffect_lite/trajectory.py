@@ -112,8 +112,8 @@ def run(model, objective, forget: dict, retain: dict, ref=None, *, steps: int = 
         R = {"unlearn": nll.risk_from(f_fwd, risk), "retain": nll.risk_from(r_fwd, risk)}
         # close the previous step's first-order check with the realised change
         if prev is not None:
-            prev["real_du"] = float(R["unlearn"]) - prev["risk_u"]
-            prev["real_dr"] = float(R["retain"]) - prev["risk_r"]
+            prev["real_du"] = float(R["unlearn"].detach()) - prev["risk_u"]
+            prev["real_dr"] = float(R["retain"].detach()) - prev["risk_r"]
         if t == steps:
             break
         record = (t % every == 0)
@@ -146,7 +146,8 @@ def run(model, objective, forget: dict, retain: dict, ref=None, *, steps: int = 
                 ctx = Context(model, forget, retain, ref)
                 f_fwd, r_fwd = ctx.fwd("forget"), ctx.fwd("retain")
                 R = {"unlearn": nll.risk_from(f_fwd, risk), "retain": nll.risk_from(r_fwd, risk)}
-        row = dict(step=t, loss=float(loss), risk_u=float(R["unlearn"]), risk_r=float(R["retain"]), status="ok")
+        row = dict(step=t, loss=float(loss.detach()), risk_u=float(R["unlearn"].detach()), risk_r=float(R["retain"].detach()),
+                   status="ok")
         if record:
             dirs = [g_obj] + [grads[k] for k in keys if grads] + ([delta] if delta is not None and not plain else [])
             labels = ["objective"] + ([k for k in keys] if grads else [])
