@@ -43,7 +43,7 @@ DEMO_OBJECTIVES = {   # name → (objective, hyper-parameters); the paper's figu
     "WGA (α=0.5)": ("wga", {"alpha": 0.5}),
     "NPO (β=1)": ("npo", {"beta": 1.0}),
     "TNPO (β=1)": ("tnpo", {"beta": 1.0}),
-    "WTNPO": ("wtnpo", {}),
+    "WTNPO (β=1, α=1)": ("wtnpo", {}),
     "PO": ("po", {}),
     "RMU (middle)": ("rmu", {}),
     "GA+GD": ("ga+gd", {}),
@@ -65,12 +65,14 @@ def demo(args):
     out.mkdir(parents=True, exist_ok=True)
     model0, tok = gl.load_model(args.model)
     data = gl.load_data()
-    steps = args.steps or (8 if fast_mode() else 25)
+    steps = args.steps or (8 if fast_mode() else 20)
     n_forget = args.n_forget or (None if args.model.startswith("tiny") else 4)
-    n_retain = args.n_retain or (32 if args.model.startswith("tiny") else 4)
+    n_retain = args.n_retain or (16 if args.model.startswith("tiny") else 4)
     forget_split = args.split if args.model.startswith("tiny") or args.model.startswith("random") else "forget01"
     forget, retain = gl.batches(data, tok, forget_split, n_forget=n_forget, n_retain=n_retain)
-    lr = args.lr or (0.05 if args.model.startswith(("tiny", "random")) else 2e-4)
+    small = args.model.startswith(("tiny", "random"))
+    # AdamW (the paper's optimiser; scale-free, so one lr suits every objective) unless --optimizer sgd
+    lr = args.lr or ({"adamw": 1e-3, "sgd": 0.2}[args.optimizer] if small else {"adamw": 2e-5, "sgd": 1e-3}[args.optimizer])
     trajs, summary = {}, []
     names = list(DEMO_OBJECTIVES) if not args.objectives else [k for k in DEMO_OBJECTIVES
                                                                 if DEMO_OBJECTIVES[k][0] in args.objectives]
@@ -121,12 +123,10 @@ def report(args):
     data = gl.load_data()
     splits = ("forget01", "forget05", "forget10", "retain90", "retain_eval", "world_facts", "real_authors")
     if args.model == "smollm2-tofu":
-        from geffect_lite.models import SMOL_TOFU_AUTHORS
-        from geffect_lite.data import N_AUTHORS
-        data.splits["smol_forget"] = data.split("forget01") + [r for r in data.split("forget05")
-                                                               if r["author"] == N_AUTHORS - 2]
-        data.splits["smol_retain"] = [r for r in data.split("full") if N_AUTHORS - SMOL_TOFU_AUTHORS <= r["author"]
-                                      < N_AUTHORS - 2]
+        from geffect_lite.train import smollm2_tofu_rows
+        rows, forget = smollm2_tofu_rows(data)
+        data.splits["smol_forget"] = forget
+        data.splits["smol_retain"] = [r for r in rows if r not in forget]
         splits = ("smol_forget", "smol_retain", "world_facts")
     df = memorisation(model, tok, data, splits)
     if args.json:
@@ -203,7 +203,7 @@ def main(argv=None):
     d.add_argument("--split", default="forget05")
     d.add_argument("--steps", type=int, default=None)
     d.add_argument("--lr", type=float, default=None)
-    d.add_argument("--optimizer", default="sgd", choices=["sgd", "adamw"])
+    d.add_argument("--optimizer", default="adamw", choices=["sgd", "adamw"])
     d.add_argument("--n-forget", type=int, default=None)
     d.add_argument("--n-retain", type=int, default=None)
     d.add_argument("--objectives", nargs="*", default=None, help="subset, e.g. ga npo")

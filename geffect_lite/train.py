@@ -28,45 +28,51 @@ def train_qa(model, tok, rows: List[dict], lr: float = 3e-3, batch_size: int = 3
              seed: int = 0, target_acc: float = 0.999, min_epochs: int = 5, progress: bool = True,
              weight_decay: float = 0.0, desc: str = "train", check_rows: Optional[List[dict]] = None,
              time_budget_s: Optional[float] = None):
-    """Fine-tune on the answer tokens of ``rows`` until ``target_acc`` teacher-forced accuracy. Returns a log list."""
+    """Fine-tune on the answer tokens of ``rows`` until ``target_acc`` teacher-forced accuracy on ``check_rows``
+    (default: the training rows), checked after every epoch from ``min_epochs`` on. Returns a log (list of dicts).
+
+    AdamW (β = 0.9/0.98), linear warm-up over half an epoch then cosine decay over ``max_epochs``, gradient
+    clipping at 1. A progress bar counts optimiser steps.
+    """
     from tqdm.auto import tqdm
     set_seed(seed)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(rows) / batch_size)
     total = steps_per_epoch * max_epochs
+    warm = max(1, steps_per_epoch // 2)
     sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / (2 * steps_per_epoch)) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
+        opt, lambda s: min(1.0, (s + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(s, total) / total)))
     rng = random.Random(seed)
     log, t0 = [], time.time()
-    bar = tqdm(total=max_epochs, desc=desc, disable=not progress)
-    batches_cache = {}
+    bar = tqdm(total=total, desc=desc, disable=not progress, unit="step")
     for epoch in range(max_epochs):
         order = list(range(len(rows)))
         rng.shuffle(order)
         tot = 0.0
+        model.train()
         for s in range(0, len(order), batch_size):
-            idx = tuple(order[s: s + batch_size])
-            b = collate([rows[i] for i in idx], tok)
+            b = collate([rows[i] for i in order[s: s + batch_size]], tok)
             loss = risk_from(forward(model, b))
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             opt.step()
             sched.step()
-            tot += float(loss)
+            tot += float(loss.detach())
+            bar.update()
         acc = None
         if epoch + 1 >= min_epochs:
             acc = token_accuracy(model, tok, check_rows or rows)
-            model.train()
         log.append(dict(epoch=epoch + 1, loss=tot / steps_per_epoch, acc=acc, seconds=time.time() - t0))
-        bar.set_postfix(loss=f"{tot / steps_per_epoch:.3f}", acc="-" if acc is None else f"{acc:.4f}")
-        bar.update()
+        bar.set_postfix(epoch=epoch + 1, loss=f"{tot / steps_per_epoch:.3f}", acc="-" if acc is None else f"{acc:.4f}")
         if acc is not None and acc >= target_acc:
             break
         if time_budget_s is not None and time.time() - t0 > time_budget_s:
             break
     bar.close()
+    opt.zero_grad(set_to_none=True)
+    del opt
     model.eval()
     return log
 
@@ -154,24 +160,42 @@ def build_tiny(out_root: Optional[Path] = None, seed: int = 0, which=("tiny", "t
     return reports
 
 
-def build_smollm2_tofu(out: Path, progress: bool = True, seed: int = 0, time_budget_s: float = 540.0):
-    """Fine-tune SmolLM2 on the last :data:`SMOL_TOFU_AUTHORS` synthetic authors (all their pairs) into ``out``."""
+def smollm2_tofu_rows(data=None):
+    """(training rows, forget rows) of ``smollm2-tofu``: the last :data:`SMOL_TOFU_AUTHORS` synthetic authors;
+    its forget split is the last 2 of them (``forget01`` plus the next author)."""
     from .data import N_AUTHORS, synthetic
-    from .models import SMOL_TOFU_AUTHORS, load_smollm2
-    set_threads()
-    data = synthetic()
+    from .models import SMOL_TOFU_AUTHORS
+    data = data or synthetic()
     keep = set(range(N_AUTHORS - SMOL_TOFU_AUTHORS, N_AUTHORS))
     rows = [r for r in data.split("full") if r["author"] in keep]
-    forget = data.split("forget01") + [r for r in data.split("forget05") if r["author"] == N_AUTHORS - 2]
+    forget = [r for r in rows if r["author"] >= N_AUTHORS - 2]
+    return rows, forget
+
+
+def build_smollm2_tofu(out: Path, progress: bool = True, seed: int = 0, time_budget_s: float = 540.0):
+    """Fine-tune SmolLM2 on :func:`smollm2_tofu_rows` into ``out`` (a few minutes on 2 cores).
+
+    Recipe: AdamW lr 3e-4, batch 8, until ≥ 97 % answer-token accuracy on its forget split (checked every epoch
+    from the second) or ``time_budget_s``. The final accuracy is stored in ``train_log.json`` and checked.
+    """
+    import json
+    import warnings
+    from .models import load_smollm2
+    set_threads()
+    rows, forget = smollm2_tofu_rows()
     model, tok = load_smollm2()
-    model.gradient_checkpointing_disable() if hasattr(model, "gradient_checkpointing_disable") else None
-    log = train_qa(model, tok, rows, lr=2e-4, batch_size=8, max_epochs=12, seed=seed, target_acc=0.97,
-                   min_epochs=3, progress=progress, desc="fine-tune smollm2-tofu", check_rows=forget,
+    log = train_qa(model, tok, rows, lr=3e-4, batch_size=8, max_epochs=8, seed=seed, target_acc=0.97,
+                   min_epochs=2, progress=progress, desc="fine-tune smollm2-tofu", check_rows=forget,
                    time_budget_s=time_budget_s)
+    acc = log[-1]["acc"] if log[-1]["acc"] is not None else token_accuracy(model, tok, forget)
+    if acc < 0.9:
+        warnings.warn(f"smollm2-tofu reached only {acc:.3f} answer-token accuracy on its forget split "
+                      f"within {time_budget_s:.0f} s (target ≥ 0.90); the machine may be busy. Rebuild with "
+                      "`python -m geffect_lite build smollm2-tofu`.")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     tok.save_pretrained(str(out))
-    (out / "train_log.json").write_text(__import__("json").dumps(log, indent=1))
+    (out / "train_log.json").write_text(json.dumps(dict(log=log, forget_token_accuracy=acc), indent=1))
     (out / ".complete").write_text("ok\n")
-    return log
+    return dict(log=log, forget_token_accuracy=acc, seconds=log[-1]["seconds"])

@@ -177,10 +177,9 @@ def run(model, objective, forget: dict, retain: dict, ref=None, *, steps: int = 
                 row["second_u"] = 0.5 * second_directional(model, d2, forget, risk)
                 row["second_r"] = 0.5 * second_directional(model, d2, retain, risk)
             if weights:
-                try:
-                    row.update({f"w_{k}": v for k, v in objective.summary(Context(model, forget, retain, ref)).items()
-                                if k != "loss"})
-                    wv = objective.weight_view(Context(model, forget, retain, ref))
+                try:   # reuse this step's forward passes (the context caches them)
+                    row.update({f"w_{k}": v for k, v in objective.summary(ctx).items() if k != "loss"})
+                    wv = objective.weight_view(ctx)
                     if wv is not None and len(wv):
                         wv.insert(0, "step", t)
                         weight_frames.append(wv)

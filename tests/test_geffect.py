@@ -265,3 +265,28 @@ def test_bad_inputs(setup):
     other["tokenizer"] = "0123456789ab"
     with pytest.raises(ValueError, match="tokenizer"):
         compute(m, "ga", other, retain)
+
+
+def test_parity_mode(setup):
+    """Official-code parity: one micro-batch = the plain G-effect; two = the dot product of EMA'd gradients."""
+    from geffect_lite.parity import parity
+    m, tok, forget, retain = setup
+    data = gl.load_data()
+    f_rows, r_rows = data.split("forget05")[:4], data.split("retain_pool_05")[:4]
+    prints, summ = parity(m, "ga", f_rows, r_rows, tok, micro_batch=4, first_print=1)
+    fb = gl.collate(f_rows, tok, idk=True)
+    e_u = compute(m, "ga", fb, retain, groups=False).e_u
+    tot = prints[(prints.group == "total") & (prints.risk_set == "unlearn")].value.iloc[0]
+    assert tot == pytest.approx(e_u, rel=1e-10)
+    assert set(prints.group) >= {"embed", "module1", "lm", "total"}
+    # two micro-batches of 2: ⟨0.6 g1 + 0.4 g2, 0.6 u1 + 0.4 u2⟩ (printed at call 2)
+    prints2, _ = parity(m, "ga", f_rows, r_rows, tok, micro_batch=2, first_print=2)
+    _, params = named_params(m)
+    gs = []
+    for s in (0, 2):
+        b = gl.collate(f_rows[s:s + 2], tok)
+        gs.append(torch.autograd.grad(-nll.risk(m, b), params))
+    ema_g = [0.6 * a + 0.4 * b for a, b in zip(*gs)]
+    want = -float(sum((x * x).sum() for x in ema_g))   # GA: ḡ_u = −ḡ_obj
+    got = prints2[(prints2.group == "total") & (prints2.risk_set == "unlearn")].value.iloc[0]
+    assert got == pytest.approx(want, rel=1e-10)

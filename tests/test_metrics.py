@@ -238,34 +238,44 @@ def test_extraction_strength_memorised_tiny(tiny, data):
 # ---------------------------------------------------------------------------------------------------------------
 # the trained tiny model
 # ---------------------------------------------------------------------------------------------------------------
+TR_HINT = ("the tiny model prefers the perturbed answers to the paraphrased answer. In TOFU the perturbed answers "
+           "are false versions *of the paraphrased answer* (same wording, wrong fact); if data.py builds them from the "
+           "answer's template instead, a model that memorised that template scores R >> 1 and utility 0.")
+
+
 @needs_tiny
 def test_tiny_prefers_true_answers_and_keeps_utility(tiny, data):
     model, tok = tiny
-    tr = M.truth_ratio(model, tok, data["retain_eval"])
-    assert tr["truth_ratio"].mean() < 1
-    assert (tr["truth_ratio"] < 1).mean() > 0.9
-    assert (tr["p_para"] > tr["p_pert"]).mean() > 0.9
+    rows = data["retain_eval"]
+    # the memorised answer is more likely than every false option
+    p_true = M.answer_nll(model, tok, rows)["prob"].to_numpy()
+    p_false = M.answer_nll(model, tok, rows, "perturbed_answer").groupby("id", sort=False)["prob"].max().to_numpy()
+    assert (p_true > p_false).mean() > 0.9
+    tr = M.truth_ratio(model, tok, rows)
+    assert tr["truth_ratio"].mean() < 1, TR_HINT
+    assert (tr["p_para"] > tr["p_pert"]).mean() > 0.7, TR_HINT
     mu, parts = M.model_utility(model, tok, data)
-    assert mu > 0.5, parts
-    assert mu == pytest.approx(hmean(parts["value"].to_numpy()))
+    assert mu == pytest.approx(hmean(parts["value"].to_numpy())) if (parts["value"] > 0).all() else mu == 0
+    assert mu > 0.5, f"model utility {mu:.3f}; parts:\n{parts}\n{TR_HINT}"
 
 
 @needs_tiny
 @pytest.mark.skipif(not HAVE_TINY_RETAIN, reason="tiny-retain not built")
-def test_evaluate_tiny_against_retain_model(tiny, data):
-    import time
+def test_forget_quality_tiny_vs_retain_twin(tiny, data):
     model, tok = tiny
     retain, _ = load_model("tiny-retain")
-    t0 = time.time()
-    s, per = M.evaluate(model, tok, data, "forget05", retain_model=retain, details=True)
-    dt = time.time() - t0
-    v = M.as_dict(s)
-    # tiny has memorised forget05; the retain-only twin never saw it: their truth ratios differ
-    assert v["forget_quality"] < 0.01
-    assert M.forget_quality(per["retain_truth_ratio"], per["retain_truth_ratio"]) == 1.0
-    assert v["forget_prob"] > 0.5 and v["forget_rougeL_recall"] > 0.8
-    assert v["model_utility"] > 0.5
-    assert dt < 30, f"evaluate took {dt:.1f}s"
+    rows = data["forget05"]
+    tr_full, tr_ret = M.truth_ratio(model, tok, rows), M.truth_ratio(retain, tok, rows)
+    # tiny memorised forget05, its retain-only twin never saw it: the truth-ratio distributions differ
+    assert M.forget_quality(tr_full, tr_ret) < 0.05
+    assert M.forget_quality(tr_ret, tr_ret) == 1.0
+    # evaluate on a few rows: the precomputed retain ratios are accepted, memorisation shows in every metric
+    n = 10
+    v = M.as_dict(M.evaluate(model, tok, data, "forget05", retain_model=tr_ret.iloc[:n], n=n))
+    assert v["forget_quality"] == pytest.approx(M.forget_quality(tr_full.iloc[:n], tr_ret.iloc[:n]))
+    assert v["forget_prob"] > 0.5 and v["forget_rougeL_recall"] > 0.8 and v["extraction_strength_forget"] > 0.8
+    es_twin = M.extraction_strength(retain, tok, rows[:n])["extraction_strength"].mean()
+    assert es_twin < v["extraction_strength_forget"]
 
 
 # ---------------------------------------------------------------------------------------------------------------
