@@ -26,7 +26,7 @@ demo: $(STAMP)
 
 ## Every test: unit tests and nbval over every notebook (CI runs exactly this through .ci/run).
 test: $(STAMP)
-	$(OFFLINE) GEFFECT_FAST=1 TQDM_DISABLE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests notebooks \
+	$(OFFLINE) GEFFECT_FAST=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(NB_CELL_TIMEOUT) -p no:cacheprovider
 
 unit: $(STAMP)

@@ -141,7 +141,11 @@ def run(model, objective, forget: dict, retain: dict, ref=None, *, steps: int = 
             for p, o in zip(params, old):
                 p.data = o                # model back at θ_t, θ_{t+1} kept in `new`
             del old
-            delta = [n - p.detach() for n, p in zip(new, params)] if record else None
+            # Δθ = θ_{t+1} − θ_t, formed per tensor when the hook needs it (a full copy only for the 2nd order)
+            delta = None
+            if record:
+                delta = [n - p.detach() for n, p in zip(new, params)] if second_order else \
+                    [(lambda n=n, p=p: n - p.detach()) for n, p in zip(new, params)]
             if record:   # the step touched the parameters in place: redo the risk forwards at θ_t for backward
                 ctx = Context(model, forget, retain, ref)
                 f_fwd, r_fwd = ctx.fwd("forget"), ctx.fwd("retain")
