@@ -12,13 +12,14 @@ Everything is measured side by side in one run on the same machine and reported 
 3. peak memory of a tracked step divided by the parameter bytes, for GA- and NPO-family objectives, each in a fresh
    process (target ≤ 2.5). "Peak" is the process's peak resident set size minus its size right after the imports
    (i.e. model, reference data, gradients and activations — everything the G-effect work allocates); the raw
-   peak including the Python/torch runtime is printed too.
+   peak including the Python/torch runtime is printed too. The high-water mark is reset after the model is loaded
+   (``/proc/self/clear_refs``), so ``from_pretrained``'s transient loading peak is not charged to the step. The peak is the process's own VmHWM (``ru_maxrss``
+   would be inherited from the parent across fork+exec).
 """
 from __future__ import annotations
 
 import copy
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -131,15 +132,25 @@ def bench_step(model_name, objective="ga", repeats=3):
                 ratio_tracked_full=t_full / t_plain)
 
 
-def _rss_mb():
+def _status_mb(key):
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS"):
+            if line.startswith(key):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
-def mem_child(model_name, objective, instances):
+def _rss_mb():
+    return _status_mb("VmRSS")
+
+
+def _peak_mb():
+    # VmHWM (this process's own high-water mark). Not ru_maxrss: Linux keeps ru_maxrss across fork+exec, so a child
+    # started by a big parent would report the parent's peak.
+    return _status_mb("VmHWM")
+
+
+def mem_child(model_name, objective, instances, plain=False):
     """Run in a fresh process: one tracked step; print JSON with peak memory / parameter bytes."""
     import geffect_lite as gl  # noqa: F401  (imports first: the baseline includes the runtime)
     import transformers  # noqa: F401
@@ -152,19 +163,40 @@ def mem_child(model_name, objective, instances):
     obj = get_objective(objective)
     ref = gl.reference_for(model, obj, forget, retain) if obj.needs_ref else None
     pb = parameter_bytes(model) / 2 ** 20
-    compute(model, obj, forget, retain, ref, groups=True, instances=instances, tokens=instances)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps(dict(model=model_name, objective=objective, instances=instances, param_mb=pb,
+    import gc
+    gc.collect()
+    try:   # reset VmHWM so that from_pretrained's transient load peak is not counted as the step's
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    if plain:   # the plain unlearning step the tracked one instruments: forward, backward, SGD update
+        from geffect_lite.objectives import Context
+        opt = torch.optim.SGD(model.parameters(), lr=0.0)
+        obj.loss(Context(model, forget, retain, ref)).backward()
+        opt.step()
+    else:
+        compute(model, obj, forget, retain, ref, groups=True, instances=instances, tokens=instances)
+    peak = _peak_mb()
+    print(json.dumps(dict(model=model_name, objective=objective, instances=instances, plain=plain, param_mb=pb,
                           baseline_mb=base, peak_mb=peak, ratio=(peak - base) / pb, ratio_raw=peak / pb)))
 
 
 def bench_memory(model_name, objective, instances=False):
-    cmd = [sys.executable, "-c", f"from geffect_lite.bench import mem_child; mem_child({model_name!r}, "
-                                 f"{objective!r}, {instances!r})"]
-    out = subprocess.run(cmd, capture_output=True, text=True)
-    if out.returncode != 0:
-        return dict(model=model_name, objective=objective, error=out.stderr[-500:])
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """Peak memory of a tracked step and of the plain step, each in a fresh process; ratios to parameter bytes."""
+    out = {}
+    for plain in (False, True):
+        cmd = [sys.executable, "-c", f"from geffect_lite.bench import mem_child; mem_child({model_name!r}, "
+                                     f"{objective!r}, {instances!r}, {plain!r})"]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            return dict(model=model_name, objective=objective, error=res.stderr[-500:])
+        out[plain] = json.loads(res.stdout.strip().splitlines()[-1])
+    r = out[False]
+    r["plain_peak_mb"] = out[True]["peak_mb"]
+    r["ratio_plain"] = out[True]["ratio"]
+    r["tracked_over_plain"] = (r["peak_mb"] - r["baseline_mb"]) / max(out[True]["peak_mb"] - out[True]["baseline_mb"], 1e-9)
+    return r
 
 
 TARGETS = dict(ratio_forward_mode_vs_forward=("≤", 3.0), speedup_vs_instance_loop=("≥", 2.0),
