@@ -44,7 +44,14 @@ def batches(data, tok, forget_split: str = "forget05", n_forget=None, n_retain: 
     return f, r
 
 
+_SUBMODULES = ("bench", "claims", "metrics", "parity", "plots", "train", "widgets", "groups", "reference",
+               "objectives", "batching", "data", "models", "config", "cli")
+
+
 def __getattr__(name):  # lazy: keep `import geffect_lite` light
+    if name in _SUBMODULES:
+        import importlib
+        return importlib.import_module(f".{name}", __name__)
     if name in ("get_objective", "list_objectives", "register_objective", "OBJECTIVES", "Objective", "Context"):
         from . import objectives
         return getattr(objectives, name)

@@ -487,14 +487,14 @@ class RunSpec:
 
 
 #: AdamW at one learning rate for every objective (the paper trains every objective with the same AdamW
-#: recipe); the G-effect is the raw-gradient dot product at each checkpoint, as in the paper. 1.5e-3 puts GA's
-#: confidence collapse (the spike) around step 10 of 20 on the tiny model's forget05 (3e-3: step 5 of 10 under
+#: recipe); the G-effect is the raw-gradient dot product at each checkpoint, as in the paper. 2e-3 puts GA's
+#: confidence collapse (the spike) around step 8 of 16 on the tiny model's forget05 (4e-3: step 4 of 8 under
 #: fast mode). The whole forget split is used: on a few rows GA plateaus instead of spiking.
-STEPS, LR = 20, 1.5e-3
-FAST_STEPS, FAST_LR = 10, 3e-3
+STEPS, LR = 16, 2e-3
+FAST_STEPS, FAST_LR = 8, 4e-3
 FAST_ROWS = (None, 8)       # (forget, retain) rows under fast mode: the whole forget split, 8 retain rows
 RUN_SPECS: Dict[str, RunSpec] = {
-    "ga": RunSpec("ga", weights=True, keep=True),
+    "ga": RunSpec("ga", keep=True),
     "wga": RunSpec("wga", {"alpha": 0.5}),                          # Fig. 3c
     "npo_b0.1": RunSpec("npo", {"beta": 0.1}, weights=True),       # Fig. 4 / appendix p.17
     "npo_b1": RunSpec("npo", {"beta": 1.0}, weights=True),
@@ -779,17 +779,19 @@ def claim_ga_spike(runs: Runs) -> dict:
 @_claim("ga_inverse_confidence", "appendix p.16 / §8.6: GA's mean inverse confidence grows by many orders of "
         "magnitude (≈ 3 → 1e18) and the forget NLL saturates (≈ 90 nats/token)")
 def claim_ga_inverse_confidence(runs: Runs) -> dict:
-    s = runs.steps_of("ga")
-    ic = s["w_mean_inverse_confidence"].to_numpy(dtype=float)
-    growth = float(np.log10(ic[-1] / ic[0])) if np.isfinite(ic[-1]) else float("inf")
-    r = s.risk_u.to_numpy(dtype=float)
+    from .objectives import Context, get_objective
+    ga = get_objective("ga")
+    ic = [ga.summary(Context(m, runs.forget, runs.retain))["mean_inverse_confidence"]
+          for m in (runs.model, runs.final_model("ga"))]          # mean 1/p over forget answer tokens, θ_o and θ_T
+    growth = float(np.log10(ic[1] / ic[0])) if np.isfinite(ic[1]) else float("inf")
+    r = runs.steps_of("ga").risk_u.to_numpy(dtype=float)
     n4 = max(1, len(r) // 4)
     late = (r[-1] - r[-1 - n4]) / max(r[-1] - r[0], 1e-30)
     ok = growth >= 6 and r[-1] >= 10 and late <= 0.25
-    return _res(ok, {"mean 1/p first": ic[0], "mean 1/p last": ic[-1], "log10 growth": growth,
+    return _res(ok, {"mean 1/p at θ_o": ic[0], "after GA": ic[1], "log10 growth": growth,
                      "forget NLL first": r[0], "forget NLL last": r[-1], "share of rise in last quarter": late},
-                "mean 1/p grows ≥ 10⁶× and the forget NLL ends ≥ 10 nats/token with ≤ 25 % of its rise in the "
-                "last quarter of the run (saturation)",
+                "mean 1/p over the forget answer tokens grows ≥ 10⁶× over the GA run, and the forget NLL ends ≥ 10 "
+                "nats/token with ≤ 25 % of its rise in the last quarter of the run (saturation)",
                 f"1/p grew 10^{growth:.1f}×, forget NLL {r[-1]:.3g}, last-quarter share {late:.2g}")
 
 
@@ -1055,7 +1057,7 @@ def _table(runs: Runs):
         return None
     return runs.cached("table1", lambda: table1(
         runs.model_name, runs.split, objectives=SCOREBOARD_TABLE_OBJECTIVES, kl=True, seed=runs.seed,
-        progress=runs.progress, n_eval=20 if runs.fast else None, model=runs.model, tok=runs.tok, data=runs.data))
+        progress=runs.progress, n_eval=20 if runs.fast else 50, model=runs.model, tok=runs.tok, data=runs.data))
 
 
 @_claim("table1_tradeoff", "Table 1 / §8.15: WGA and WTNPO give a better forget-quality–utility trade-off than "

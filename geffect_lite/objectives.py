@@ -396,7 +396,7 @@ class Objective:
         mask = f.mask.detach().bool()
         bt = mask.nonzero(as_tuple=False)
         b, t = bt[:, 0], bt[:, 1]
-        logp = f.logp.detach()[b, t]
+        logp = f.logp.detach()[b, t].double()   # fp64: p = e^logp underflows in fp32 once GA has collapsed it
         p = logp.exp()
         tw, sw = self.token_weight(ctx), self.seq_weight(ctx)
         nan = torch.full_like(p, float("nan"))
@@ -409,7 +409,7 @@ class Objective:
         return pd.DataFrame(dict(
             id=[ids[i] for i in b.tolist()], instance=b.cpu().numpy().astype(int),
             position=t.cpu().numpy().astype(int), answer_pos=answer_pos.cpu().numpy().astype(int),
-            token_id=token_id, p=p.double().cpu().numpy(), inverse_confidence=(1.0 / p).double().cpu().numpy(),
+            token_id=token_id, p=p.cpu().numpy(), inverse_confidence=(-logp).exp().cpu().numpy(),
             weight=weight.double().cpu().numpy(), seq_weight=seqw.double().cpu().numpy()))
 
     def summary(self, ctx: Context) -> Dict[str, float]:
@@ -420,7 +420,8 @@ class Objective:
         out.update(parts)
         f = ctx.fwd("forget", who=self.name)
         m = f.mask.detach().bool()
-        p = f.logp.detach()[m].exp()
+        logp = f.logp.detach()[m].double()     # fp64 so 1/p stays finite after a GA collapse (up to p ≈ 1e-300)
+        p = logp.exp()
         tw, sw = self.token_weight(ctx), self.seq_weight(ctx)
         if tw is not None:        # token weights: mean over answer tokens
             out["mean_weight"] = float(tw.detach()[m].mean())
@@ -430,7 +431,7 @@ class Objective:
             out["mean_weight"] = float("nan")
         out["mean_seq_weight"] = float(sw.detach().mean()) if sw is not None else float("nan")
         out["mean_p"] = float(p.mean())
-        out["mean_inverse_confidence"] = float((1.0 / p).mean())
+        out["mean_inverse_confidence"] = float((-logp).exp().mean())
         out["n_tokens"] = float(m.sum())
         return out
 

@@ -45,7 +45,7 @@ def trajectory(traj, ax=None, title: Optional[str] = None, opt: bool = False, sy
     ax.axhline(0, color="grey", lw=0.8)
     if symlog:
         lim = max(1e-12, float(np.nanmax(np.abs(df[["e_u", "e_r"]].values))) if len(df) else 1.0)
-        ax.set_yscale("symlog", linthresh=max(lim * 1e-3, 1e-12))
+        ax.set_yscale("symlog", linthresh=max(lim * 1e-2, 1e-12))
     ax.set_xlabel("unlearning step")
     ax.set_ylabel("G-effect")
     ax.set_title(title or traj.config.get("objective", ""))
@@ -53,22 +53,37 @@ def trajectory(traj, ax=None, title: Optional[str] = None, opt: bool = False, sy
     return ax
 
 
+def _shades(base: str, n: int):
+    """n shades of ``base`` from light to dark (lighter = shallower group, as in the paper's Fig. 2 legend)."""
+    return sns.light_palette(base, n_colors=n + 2)[2:] if n else []
+
+
 def groups(traj, ax=None, scheme: str = "paper", term: str = "objective", title: Optional[str] = None,
-           symlog: bool = True):
-    """Layer-group G-effects over steps (paper Fig. 3b): colour = unlearn/retain, dash = group."""
+           symlog: bool = True, risk_sets=("unlearn", "retain")):
+    """Layer-group G-effects over steps (paper Fig. 3b): gold shades = unlearn, navy shades = retain, lighter =
+    shallower group, and a dash style per group (Fig. 2 legend)."""
     g = traj.groups
-    g = g[(g.scheme == scheme) & (g.term == term)]
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
-    sns.lineplot(data=g, x="step", y="value", hue="risk_set", style="group", palette=PALETTE, ax=ax,
-                 dashes=True if scheme != "paper" else {k: v for k, v in GROUP_DASHES.items() if k in set(g.group)})
+    g = g[(g.scheme == scheme) & (g.term == term) & (g.risk_set.isin(risk_sets))].copy()
+    order = [x for x in ["embed", "embed+lm (tied)", "shallow", "middle", "deep", "lm"] if x in set(g.group)] \
+        if scheme == "paper" else list(dict.fromkeys(g.group))
+    g["series"] = g.risk_set + ": " + g.group
+    pal = {}
+    for rs in risk_sets:
+        for grp, col in zip(order, _shades(PALETTE[rs], len(order))):
+            pal[f"{rs}: {grp}"] = col
+    ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
+    dashes = {k: GROUP_DASHES.get(k.split(": ", 1)[1], (1, 0)) for k in pal} if scheme == "paper" else True
+    sns.lineplot(data=g, x="step", y="value", hue="series", style="series", palette=pal, dashes=dashes, ax=ax,
+                 hue_order=[k for k in pal if k in set(g.series)], style_order=[k for k in pal if k in set(g.series)],
+                 lw=1.8)
     ax.axhline(0, color="grey", lw=0.8)
     if symlog and len(g):
         lim = max(1e-12, float(np.nanmax(np.abs(g.value.values))))
-        ax.set_yscale("symlog", linthresh=max(lim * 1e-3, 1e-12))
+        ax.set_yscale("symlog", linthresh=max(lim * 1e-2, 1e-12))
     ax.set_xlabel("unlearning step")
     ax.set_ylabel("G-effect")
     ax.set_title(title or f"{traj.config.get('objective', '')}: layer groups")
-    ax.legend(fontsize="x-small", ncol=2)
+    ax.legend(fontsize="x-small", ncol=2, loc="best", title=None)
     return ax
 
 
