@@ -104,8 +104,7 @@ class Explorer:
         ax.legend()
         if show:
             plt.show()
-        else:
-            plt.close(fig)
+        plt.close(fig)
         return fig, at
 
 
@@ -119,17 +118,32 @@ def explorer_widget(explorer: Explorer, objective: str = "ga"):
     group = W.Dropdown(options=list(GROUP_CHOICES), value="total", description="group")
     step = W.IntSlider(value=0, min=0, max=explorer.steps - 1, description="step", continuous_update=False)
 
+    state = {"updating": False}
+
     def on_obj(change):
+        # re-range the slider without drawing the transient (clamped) values, then draw once with the default
         s = HPARAM_SLIDERS.get(change["new"], (None, 0, 1, 0.1, 0))
-        hp.disabled = s[0] is None
-        hp.description = s[0] or "(none)"
+        state["updating"] = True
+        try:
+            hp.disabled = s[0] is None
+            hp.description = s[0] or "(none)"
+            if s[0] is not None:
+                hp.max = max(hp.max, s[2])
+                hp.min = s[1]
+                hp.max = s[2]
+                hp.step = s[3]
+        finally:
+            state["updating"] = False
         if s[0] is not None:
-            hp.min, hp.max = min(s[1], hp.max), max(s[2], hp.min)
-            hp.min, hp.max, hp.step, hp.value = s[1], s[2], s[3], s[4]
+            if hp.value != s[4]:
+                hp.value = s[4]          # triggers the one draw
     obj.observe(on_obj, names="value")
 
     def draw(objective, value, group, step):
-        v = None if HPARAM_SLIDERS.get(objective, (None,))[0] is None else value
+        if state["updating"]:
+            return
+        spec = HPARAM_SLIDERS.get(objective, (None,))
+        v = None if spec[0] is None else value
         explorer.view(objective, v, group, step)
     out = W.interactive_output(draw, dict(objective=obj, value=hp, group=group, step=step))
     return W.VBox([W.HBox([obj, hp]), W.HBox([group, step]), out])

@@ -42,7 +42,7 @@ def small_table(tiny, data):
 @pytest.fixture(scope="module")
 def small_runs(tiny, data):
     model, tok = tiny
-    return claims.Runs("tiny", seed=0, fast=True, steps=4, n_forget=10, n_retain=6, model=model, tok=tok, data=data)
+    return claims.Runs("tiny", seed=0, fast=True, steps=3, n_forget=8, n_retain=4, model=model, tok=tok, data=data)
 
 
 @pytest.fixture(scope="module")
