@@ -186,8 +186,8 @@ def plan_reference(model, plan, objective=None):
                                 hidden_layers=req["hidden_layers"])
 
 
-def unlearn(model, objective, plan, *, lr: float, warmup_epochs: int = 1, weight_decay: float = 0.0, ref=None,
-            **_ignored) -> pd.DataFrame:
+def unlearn(model, objective, plan, *, lr: float, warmup_epochs: int = 1, weight_decay: float = 0.0,
+            ref=None) -> pd.DataFrame:
     """Unlearn ``model`` in place with the paper's protocol: AdamW over ``plan`` (:func:`make_plan`), learning
     rate warmed up linearly over the first epoch, then decayed linearly to 0 (HF's "linear" schedule).
 
@@ -413,18 +413,33 @@ def plot_fq_mu(df: pd.DataFrame, ax=None, title: Optional[str] = None):
     for r in u.itertuples():
         ax.scatter(r.model_utility, r.fq_plot, color=pal[r.base], marker="X" if r.kl else "o", s=70,
                    edgecolor="black", linewidth=0.5, zorder=3)
-    # one label per position: objectives landing on the same point (same metrics) share it
+    # labels: objectives landing on the same point share one; a label moves to a free slot near its point when
+    # another label is already there (greedy, in rough points of a 7.5 × 5.2 in axes)
     u = u.assign(_key=list(zip(u.model_utility.round(3), np.log10(u.fq_plot).round(2))))
-    for _, g in u.groupby("_key", sort=False):
-        r = g.iloc[0]
-        ax.annotate(", ".join(g.objective), (r.model_utility, r.fq_plot), textcoords="offset points",
-                    xytext=(5, 5) if r.kl else (5, -11), fontsize=8, color=pal[r.base] if len(g) == 1 else "dimgrey")
-    refs = d[d.kind == "reference"]
-    for r in refs.itertuples():
-        col = "black" if r.objective == "original" else "tab:green"
-        ax.scatter(r.model_utility, r.fq_plot, marker="*", s=260, color=col, edgecolor="white", zorder=4)
-        ax.annotate(r.objective, (r.model_utility, r.fq_plot), textcoords="offset points", xytext=(6, -12),
-                    fontsize=9, color=col, fontweight="bold")
+    labels = [(", ".join(g.objective), g.iloc[0].model_utility, g.iloc[0].fq_plot,
+               pal[g.iloc[0].base] if len(g) == 1 else "dimgrey", 8, "normal")
+              for _, g in u.groupby("_key", sort=False)]
+    labels += [(r.objective, r.model_utility, r.fq_plot, "black" if r.objective == "original" else "tab:green", 9,
+                "bold") for r in d[d.kind == "reference"].itertuples()]
+    labels = [lab for lab in labels if np.isfinite(lab[1]) and np.isfinite(lab[2])]
+    xs = np.array([x for _, x, _, _, _, _ in labels], dtype=float)
+    ys = np.log10(np.array([y for _, _, y, _, _, _ in labels], dtype=float))
+    span = lambda v: (np.nanmax(v) - np.nanmin(v)) or 1.0
+    px = (xs - np.nanmin(xs)) / span(xs) * 480
+    py = (ys - np.nanmin(ys)) / span(ys) * 330
+    placed = []
+    for (text, x, y, col, size, weight), x0, y0 in zip(labels, px, py):
+        w = 5.5 * len(text)
+        for dx, dy in ((6, 5), (6, -12), (6, 16), (6, -23), (-w - 6, 5), (-w - 6, -12), (6, 27), (6, -34)):
+            box = (x0 + dx, y0 + dy)
+            if all(abs(box[0] - q[0]) > max(w, q[2]) * 0.9 or abs(box[1] - q[1]) > 10 for q in placed):
+                break
+        placed.append((box[0], box[1], w))
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), fontsize=size, color=col,
+                    fontweight=weight)
+    for r in d[d.kind == "reference"].itertuples():
+        ax.scatter(r.model_utility, r.fq_plot, marker="*", s=260, color="black" if r.objective == "original"
+                   else "tab:green", edgecolor="white", zorder=4)
     ax.set_yscale("log")
     ax.set_xlabel("model utility (higher = more kept)")
     ax.set_ylabel("forget quality (KS p-value, log)")
