@@ -245,8 +245,8 @@ def _max_new_tokens(tok, data, splits) -> int:
 
 def table1(model_name: str = "tiny", split: str = "forget05", objectives=None, kl: bool = True,
            epochs: Optional[int] = None, lr: Optional[float] = None, seed: int = 0, progress: bool = True,
-           n_eval: Optional[int] = None, batch_size: Optional[int] = None, data=None, model=None, tok=None,
-           retain_model=None) -> pd.DataFrame:
+           n_eval: Optional[int] = None, n_forget: Optional[int] = None, batch_size: Optional[int] = None,
+           data=None, model=None, tok=None, retain_model=None) -> pd.DataFrame:
     """The Table 1 analogue: unlearn ``split`` with every objective (and its ``+kl`` variant), evaluate TOFU-style.
 
     Args:
@@ -255,8 +255,9 @@ def table1(model_name: str = "tiny", split: str = "forget05", objectives=None, k
             ``retain_pool_*`` (never ``retain_eval``, which model utility uses).
         objectives: names (default :data:`PAPER_OBJECTIVES`); ``kl`` adds each ``<name>+kl``.
         epochs, lr: override :data:`PROTOCOL` (:data:`FAST_PROTOCOL` under :func:`~geffect_lite.fast_mode`).
-        n_eval: use only the first ``n_eval`` rows of the forget split (to unlearn and to evaluate) and of every
-            evaluation split (speed; forget quality gets coarser: a KS test on n_eval questions).
+        n_eval: evaluate on the first ``n_eval`` rows of the forget split and of every utility split only (speed;
+            forget quality gets coarser: a KS test on n_eval questions). n_forget: unlearn the first ``n_forget``
+            rows of the split only (default: all of it).
         model, tok, data, retain_model: pass already loaded objects to skip loading.
 
     Returns a tidy DataFrame, one row per model: ``objective, base, kl, kind`` ("reference" for the original
@@ -281,7 +282,10 @@ def table1(model_name: str = "tiny", split: str = "forget05", objectives=None, k
     names = list(objectives or PAPER_OBJECTIVES)
     if kl:
         names = [x for n in names for x in (n, n + "+kl")]
-    forget_rows = data[split][:n_eval] if n_eval else data[split]
+    forget_rows = data[split][:n_forget] if n_forget else data[split]      # unlearned
+    if n_forget and (n_eval is None or n_eval > n_forget):
+        n_eval = n_forget           # forget quality is measured on unlearned rows only (metrics.evaluate's first n)
+    eval_rows = forget_rows[:n_eval] if n_eval else forget_rows            # evaluated
     pool = data[retain_pool_of(split)]
     mnt = _max_new_tokens(tok, data, [split, "retain_eval", "world_facts", "real_authors"])
 
@@ -289,7 +293,7 @@ def table1(model_name: str = "tiny", split: str = "forget05", objectives=None, k
     twin = retain_model
     if twin is None and model_name in RETAIN_TWINS:
         twin, _ = gl.load_model(RETAIN_TWINS[model_name])
-    retain_ratios = metrics.truth_ratio(twin, tok, forget_rows)["truth_ratio"].to_numpy() if twin is not None \
+    retain_ratios = metrics.truth_ratio(twin, tok, eval_rows)["truth_ratio"].to_numpy() if twin is not None \
         else None
 
     rows = []
@@ -324,7 +328,8 @@ def table1(model_name: str = "tiny", split: str = "forget05", objectives=None, k
                             f"forget prob={ev['forget_prob']:.3g} ({time.time() - t0:.1f} s)")
         del m
     df = pd.DataFrame(rows)
-    df.attrs["config"] = dict(model=model_name, split=split, seed=seed, n_eval=n_eval, max_new_tokens=mnt,
+    df.attrs["config"] = dict(model=model_name, split=split, seed=seed, n_forget=len(forget_rows), n_eval=n_eval,
+                              max_new_tokens=mnt,
                               hparams={n: TABLE1_HPARAMS.get(n.replace("+kl", ""), {}) for n in names}, **proto)
     return df
 
@@ -509,11 +514,12 @@ class RunSpec:
 
 #: AdamW at one learning rate for every objective (the paper trains every objective with the same AdamW
 #: recipe); the G-effect is the raw-gradient dot product at each checkpoint, as in the paper. 2.5e-3 puts GA's
-#: confidence collapse (the spike) around step 6 of 14 on the tiny model's forget05 (4e-3: step 4 of 8 under
-#: fast mode). The whole forget split is used: on a few rows GA plateaus instead of spiking.
-STEPS, LR = 14, 2.5e-3
-FAST_STEPS, FAST_LR = 8, 4e-3
-FAST_ROWS = (None, 8)       # (forget, retain) rows under fast mode: the whole forget split, 8 retain rows
+#: confidence collapse (the spike) around step 6 of 12 on the tiny model's forget05 (fast mode: 4e-3 on its last
+#: three authors, spike at step 4 of 7). Fewer rows (the first two authors, or forget01) make GA plateau instead of
+#: spiking, so the default is the whole split.
+STEPS, LR = 12, 2.5e-3
+FAST_STEPS, FAST_LR = 7, 4e-3
+FAST_ROWS = (-30, 8)        # (forget, retain) rows under fast mode: the last 3 authors of forget05, 8 retain rows
 RUN_SPECS: Dict[str, RunSpec] = {
     "ga": RunSpec("ga", keep=True),
     "wga": RunSpec("wga", {"alpha": 0.5}),                          # Fig. 3c
@@ -537,9 +543,10 @@ class Runs:
     """Shared G-effect trajectories for the claims: each :data:`RUN_SPECS` entry is run once, on demand, on a
     copy of the model, and cached (``runs["ga"]`` is a :class:`~geffect_lite.trajectory.Trajectory`).
 
-    Data: the whole forget ``split`` (or its first ``n_forget`` rows) against ``n_retain`` retain rows drawn
-    (with ``seed``) from the matching ``retain_pool_*``. ``seed`` also seeds RMU's random direction and the
-    Table 1 batches, so another seed changes what every claim sees.
+    Data: the whole forget ``split`` (or its first ``n_forget`` rows; negative: its last ``-n_forget`` rows, i.e.
+    the last authors, as TOFU's forget splits are) against ``n_retain`` retain rows drawn (with ``seed``) from the
+    matching ``retain_pool_*``. ``seed`` also seeds RMU's random direction and the Table 1 batches, so another
+    seed changes what every claim sees. Fast mode: :data:`FAST_STEPS`, :data:`FAST_LR`, :data:`FAST_ROWS`.
     """
 
     def __init__(self, model_name: str = "tiny", seed: int = 0, fast: Optional[bool] = None,
@@ -562,7 +569,8 @@ class Runs:
         self.data = data if data is not None else gl.load_data()
         n_retain = n_retain or (FAST_ROWS[1] if self.fast else 16)
         n_forget = n_forget or (FAST_ROWS[0] if self.fast else None)
-        self.forget_rows = self.data[split][:n_forget] if n_forget else self.data[split]
+        rows = self.data[split]
+        self.forget_rows = rows if not n_forget else (rows[n_forget:] if n_forget < 0 else rows[:n_forget])
         self.retain_rows = _rng_rows(self.data[retain_pool_of(split)], n_retain, self.seed)
         self.forget = collate(self.forget_rows, tok, idk=True)
         self.retain = collate(self.retain_rows, tok)
