@@ -119,12 +119,7 @@ def bench_step(model_name, objective="ga", repeats=3):
         opt.zero_grad(set_to_none=True)
     t_plain, _ = _median_time(plain, repeats)
 
-    def tracked():
-        ge = compute(model, obj, forget, retain, ref, groups=True)
-        with torch.no_grad():   # the same SGD update the plain step makes (lr 0)
-            pass
-        return ge
-    t_tracked, _ = _median_time(tracked, repeats)
+    t_tracked, _ = _median_time(lambda: compute(model, obj, forget, retain, ref, groups=True), repeats)
     t_full, _ = _median_time(lambda: compute(model, obj, forget, retain, ref, groups=True, instances=True,
                                              tokens=True), max(1, repeats - 1))
     return dict(model=model_name, objective=objective, n_forget=n_f, n_retain=n_r, plain_step_s=t_plain,

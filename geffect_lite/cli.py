@@ -73,7 +73,7 @@ def demo(args):
     small = args.model.startswith(("tiny", "random"))
     # AdamW (the paper's optimiser; scale-free, so one lr suits every objective) unless --optimizer sgd
     lr = args.lr or ({"adamw": 1e-3, "sgd": 0.2}[args.optimizer] if small else {"adamw": 2e-5, "sgd": 1e-3}[args.optimizer])
-    trajs, summary = {}, []
+    trajs, summary, frames = {}, [], {"steps": [], "groups": [], "terms": []}
     names = list(DEMO_OBJECTIVES) if not args.objectives else [k for k in DEMO_OBJECTIVES
                                                                 if DEMO_OBJECTIVES[k][0] in args.objectives]
     for label in names:
@@ -83,7 +83,7 @@ def demo(args):
             model0, tok = gl.load_model(args.model)   # large model: reload rather than hold two copies
             model = model0
         obj = get_objective(key, **hp)
-        ref = gl.reference_for(model, obj, forget, retain) if (obj.needs_ref or "kl" in key or "rr" in key) else None
+        ref = gl.reference_for(model, obj, forget, retain) if obj.needs_ref else None
         tr = run(model, obj, forget, retain, ref, steps=steps, lr=lr, optimizer=args.optimizer, desc=label,
                  progress=not args.json)
         trajs[label] = tr
@@ -96,11 +96,12 @@ def demo(args):
                             blew_up=bool((tr.steps.status != "ok").any())))
         for kind, df in (("steps", tr.steps), ("groups", tr.groups), ("terms", tr.terms)):
             if df is not None:
-                d = df.copy()
-                d.insert(0, "objective", label)
-                d.to_csv(out / f"{kind}.csv", mode="a", header=not (out / f"{kind}.csv").exists() or label == names[0],
-                         index=False)
+                frames[kind].append(df.assign(objective=label))
         del model
+    for kind, fs in frames.items():   # written once, so a rerun into the same folder replaces, not appends
+        if fs:
+            df = pd.concat(fs, ignore_index=True)
+            df[["objective"] + [c for c in df.columns if c != "objective"]].to_csv(out / f"{kind}.csv", index=False)
     summ = pd.DataFrame(summary)
     summ.to_csv(out / "summary.csv", index=False)
     plots.setup()

@@ -277,18 +277,21 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
 
     # 3) per instance / per token (forward mode, or the backward loop)
     if instances or tokens:
+        with torch.no_grad():   # is the objective a sum of per-token / per-instance terms? (reuses ctx's forwards)
+            has_tok = objective.token_terms(ctx) is not None
+            kinds = (has_tok, has_tok or objective.forget_terms(ctx) is not None)
         del f_fwd, r_fwd, R, ctx
         m = _choose_method(method)
         try:
             inst, tok_df = _per_instance(model, names, params, objective, forget, retain, ref, g_obj, risk_grads,
-                                         risk, m, tokenizer)
+                                         risk, m, tokenizer, kinds)
             res.info["method"] = m
         except Exception as e:
             if method == "auto" and _is_forward_ad_error(e):
                 warnings.warn(f"forward-mode AD failed ({type(e).__name__}); using the backward loop instead. "
                               "Load the model with attn_implementation='eager' for the fast path.")
                 inst, tok_df = _per_instance(model, names, params, objective, forget, retain, ref, g_obj,
-                                             risk_grads, risk, "loop", tokenizer)
+                                             risk_grads, risk, "loop", tokenizer, kinds)
                 res.info["method"] = "loop"
             else:
                 raise
@@ -328,7 +331,8 @@ def _group_frame(model, names, D, labels, schemes):
     return pd.DataFrame(rows)
 
 
-def _per_instance(model, names, params, objective, forget, retain, ref, g_obj, risk_grads, risk, method, tok):
+def _per_instance(model, names, params, objective, forget, retain, ref, g_obj, risk_grads, risk, method, tok,
+                  kinds):
     """Both per-instance views and the per-token table (see the module docstring)."""
     import pandas as pd
     from .objectives import Context
@@ -343,10 +347,7 @@ def _per_instance(model, names, params, objective, forget, retain, ref, g_obj, r
             moved_tok[rs] = _loop_token_dots(model, params, b, g_obj)
     # (b) contribution: ∇R(D)ᵀ∇(objective's per-token / per-instance forget terms)
     contrib_tok, contrib_inst = {}, {}
-    probe = Context(model, forget, retain, ref)
-    has_tok = objective.token_terms(probe) is not None
-    has_inst = has_tok or objective.forget_terms(probe) is not None
-    del probe
+    has_tok, has_inst = kinds   # (token-decomposable, instance-decomposable), decided by compute()
     for rs in RISK_SETS:
         if not has_inst:
             continue

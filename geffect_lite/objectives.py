@@ -282,6 +282,12 @@ def _n(fwd: Forward, what: str = "forget batch") -> torch.Tensor:
     return N
 
 
+def _seq_log_ratio(ctx, which: str, who: str):
+    """(forward, r_b) with r_b = log π_θ(y_b) − log π_ref(y_b), sequence sums over answer tokens (NPO, DPO)."""
+    f = ctx.fwd(which, who=who)
+    return f, f.seq_logp - (ctx.ref_logp(which, who=who) * f.mask).sum(1)
+
+
 def _seq_lengths(fwd: Forward, who: str) -> torch.Tensor:
     L = fwd.seq_len
     if bool((L == 0).any()):
@@ -308,6 +314,7 @@ class Objective:
     needs_retain: bool = False
     ref_full: bool = False          # needs θ_ref's full log-softmax (UNDIAL)
     defaults: dict = {}
+    checks: dict = {}               # hyper-parameter → validator (e.g. _positive); applied by _validate
 
     def __init__(self, **hparams):
         unknown = sorted(set(hparams) - set(self.defaults))
@@ -320,6 +327,8 @@ class Objective:
         self.hparams = self._validate(hp)
 
     def _validate(self, hp: dict) -> dict:
+        for k, check in self.checks.items():
+            hp[k] = check(k, hp[k])
         return hp
 
     def __getattr__(self, key):
@@ -505,9 +514,7 @@ class WGA(TokenWeighted):
     equation = "L = (1/N) Σ_bt sg(p_bt)^α log p_bt   (Eq. 2; token mean)"
     defaults = {"alpha": 1.0}
 
-    def _validate(self, hp):
-        hp["alpha"] = _nonneg("alpha", hp["alpha"])
-        return hp
+    checks = {"alpha": _nonneg}
 
     def token_weight(self, ctx):
         f = ctx.fwd("forget", who=self.name)
@@ -532,10 +539,7 @@ class TNPO(TokenWeighted):
     needs_ref = True
     defaults = {"beta": 1.0, "eps": 1e-5}
 
-    def _validate(self, hp):
-        hp["beta"] = _positive("beta", hp["beta"])
-        hp["eps"] = _nonneg("eps", hp["eps"])
-        return hp
+    checks = {"beta": _positive, "eps": _nonneg}
 
     def token_weight(self, ctx):
         f = ctx.fwd("forget", who=self.name)
@@ -559,11 +563,7 @@ class WTNPO(TokenWeighted):
     needs_ref = True
     defaults = {"beta": 1.0, "alpha": 1.0, "eps": 1e-5}
 
-    def _validate(self, hp):
-        hp["beta"] = _positive("beta", hp["beta"])
-        hp["alpha"] = _nonneg("alpha", hp["alpha"])
-        hp["eps"] = _nonneg("eps", hp["eps"])
-        return hp
+    checks = {"beta": _positive, "alpha": _nonneg, "eps": _nonneg}
 
     def token_weight(self, ctx):
         f = ctx.fwd("forget", who=self.name)
@@ -587,10 +587,7 @@ class SatImp(TokenWeighted):
     equation = "L = (1/N) Σ_bt sg(p^β1 (1−p)^β2) log p_bt   (OU; token mean)"
     defaults = {"beta1": 5.0, "beta2": 1.0}
 
-    def _validate(self, hp):
-        hp["beta1"] = _nonneg("beta1", hp["beta1"])
-        hp["beta2"] = _nonneg("beta2", hp["beta2"])
-        return hp
+    checks = {"beta1": _nonneg, "beta2": _nonneg}
 
     def token_weight(self, ctx):
         f = ctx.fwd("forget", who=self.name)
@@ -662,14 +659,10 @@ class NPO(Objective):
     needs_ref = True
     defaults = {"beta": 0.1}
 
-    def _validate(self, hp):
-        hp["beta"] = _positive("beta", hp["beta"])
-        return hp
+    checks = {"beta": _positive}
 
     def _r(self, ctx):
-        f = ctx.fwd("forget", who=self.name)
-        ref = ctx.ref_logp("forget", who=self.name)
-        return f, f.seq_logp - (ref * f.mask).sum(1)
+        return _seq_log_ratio(ctx, "forget", self.name)
 
     def forget_terms(self, ctx):
         f, r = self._r(ctx)
@@ -705,10 +698,7 @@ class SimNPO(Objective):
     equation = "L = −(2/β)(1/B) Σ_b log σ(β(S_θ(y_b)/|y_b| − δ))   (per-sequence mean NLL)"
     defaults = {"beta": 4.5, "delta": 0.0}
 
-    def _validate(self, hp):
-        hp["beta"] = _positive("beta", hp["beta"])
-        hp["delta"] = _number("delta", hp["delta"])
-        return hp
+    checks = {"beta": _positive, "delta": _number}
 
     def forget_terms(self, ctx):
         f = ctx.fwd("forget", who=self.name)
@@ -748,9 +738,7 @@ class IdkDPO(Objective):
     needs_ref = True
     defaults = {"beta": 0.1}
 
-    def _validate(self, hp):
-        hp["beta"] = _positive("beta", hp["beta"])
-        return hp
+    checks = {"beta": _positive}
 
     def _r(self, ctx):
         fl = ctx.fwd("forget", who=self.name)
@@ -759,8 +747,8 @@ class IdkDPO(Objective):
             raise ValueError(f"idkdpo: the idk batch has {fw.logp.shape[0]} instances, the forget batch "
                              f"{fl.logp.shape[0]}; they must be the same questions.")
         _n(fl), _n(fw, "idk batch")
-        r_l = fl.seq_logp - (ctx.ref_logp("forget", who=self.name) * fl.mask).sum(1)
-        r_w = fw.seq_logp - (ctx.ref_logp("idk", who=self.name) * fw.mask).sum(1)
+        _, r_l = _seq_log_ratio(ctx, "forget", self.name)
+        _, r_w = _seq_log_ratio(ctx, "idk", self.name)
         return fl, fw, r_w, r_l
 
     def forget_terms(self, ctx):

@@ -58,8 +58,7 @@ class Explorer:
         if key not in self._cache:
             obj = get_objective(objective, **self.hparams(objective, value))
             m = copy.deepcopy(self.model)
-            ref = gl.reference_for(m, obj, self.forget, self.retain) if (obj.needs_ref or "kl" in objective
-                                                                     or "rr" in objective) else None
+            ref = gl.reference_for(m, obj, self.forget, self.retain) if obj.needs_ref else None
             self._cache[key] = run(m, obj, self.forget, self.retain, ref, steps=self.steps, lr=self.lr,
                                    optimizer=self.optimizer, progress=self.progress)
             del m
