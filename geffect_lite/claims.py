@@ -32,13 +32,14 @@ from __future__ import annotations
 import copy
 import math
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import pandas as pd
 import torch
+
+from .config import flush_denormal
 
 VERDICTS = ("reproduced", "not reproduced", "not applicable")
 PAPER_OBJECTIVES = ("ga", "wga", "npo", "tnpo", "wtnpo", "po", "rmu", "ga+gd")
@@ -66,19 +67,6 @@ def _fmt(v) -> str:
 
 def _numbers(d: dict) -> str:
     return "; ".join(f"{k}={_fmt(v)}" for k, v in d.items())
-
-
-@contextmanager
-def flush_denormal():
-    """Flush subnormal floats (< 1.2e-38) to zero while unlearning: once NPO's weights reach ~1e-20 its gradients
-    underflow into subnormals, which x86 CPUs process ~10× slower (an NPO run took 3–6× longer than GA's).
-    Numbers change only below 1e-38. Restores the default (off) afterwards."""
-    on = torch.set_flush_denormal(True)
-    try:
-        yield
-    finally:
-        if on:
-            torch.set_flush_denormal(False)
 
 
 def _progress(progress: bool, msg: str) -> None:

@@ -34,10 +34,12 @@ from typing import Dict, List, Optional, Sequence
 import torch
 
 from . import nll
+from . import ghost
 from .groups import group_names, group_order
 
 RISK_SETS = ("unlearn", "retain")
 METHODS = ("auto", "jvp", "loop")
+DOTS = ("auto", "ghost", "formed")
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -53,9 +55,30 @@ def named_params(model):
     return names, params
 
 
+_DOT_K = 256          # fp32 partial sums over 256 products (error ≈ 1e-13 of Σ|a·b|), then fp64
+_DOT_ROWS = 4096      # rows of 256 per slab: a 4 MB temporary whatever the tensor's size
+
+
 def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    # fp64 accumulation of an fp32 product: 7 correct digits (offline.md §6) without an fp64 copy of the tensors
-    return (a * b).sum(dtype=torch.float64)
+    """⟨a, b⟩ as an fp64 scalar, accurate to ~1e-12 of Σ|a_i·b_i| and ~8× faster than ``(a*b).sum(float64)``.
+
+    fp64 tensors: one ``torch.dot``. fp32: products summed in fp32 over rows of 256 (short sums, tiny rounding),
+    row sums accumulated in fp64; slabs of 4096 rows keep the temporary at 4 MB (a 113 MB embedding gradient never
+    gets a full-size product copy).
+    """
+    a, b = a.reshape(-1), b.reshape(-1)
+    if a.dtype == torch.float64:
+        return torch.dot(a, b.to(a.dtype))
+    n = a.numel()
+    m = n // _DOT_K
+    out = torch.zeros((), dtype=torch.float64)
+    if m:
+        A, B = a[:m * _DOT_K].view(m, _DOT_K), b[:m * _DOT_K].view(m, _DOT_K)
+        for i in range(0, m, _DOT_ROWS):
+            out += (A[i:i + _DOT_ROWS] * B[i:i + _DOT_ROWS]).sum(1).sum(dtype=torch.float64)
+    if m * _DOT_K < n:
+        out += (a[m * _DOT_K:] * b[m * _DOT_K:]).sum(dtype=torch.float64)
+    return out
 
 
 def dots_by_backward(loss: torch.Tensor, params: Sequence[torch.Tensor], directions: Sequence[Sequence],
@@ -122,6 +145,38 @@ def jvp_of(model, names, params, tangents, fn):
     primals = tuple(p.detach() for p in params)
     tang = tuple(torch.zeros_like(p) if t is None else t.detach() for p, t in zip(params, tangents))
     return torch.func.jvp(f, primals, tang)
+
+
+VMAP_MAX_BYTES = 4 * 2 ** 30   # stack tangents for one vmap'd jvp up to this size; sequential jvps beyond
+
+
+def jvp_many(model, names, params, tangents, fn):
+    """[d/dε fn(θ + ε·t) for t in tangents] — one forward pass with all tangents (``torch.func.vmap`` over the
+    tangents of a jvp: the primal computation is shared), or one jvp per tangent when the stacked tangents would
+    exceed :data:`VMAP_MAX_BYTES` or vmap does not support an operation of the model."""
+    if len(tangents) == 1:
+        return [jvp_of(model, names, params, tangents[0], fn)[1]]
+    nbytes = sum(p.numel() * p.element_size() for p in params) * len(tangents)
+    if nbytes <= VMAP_MAX_BYTES:
+        primals = tuple(p.detach() for p in params)
+        stacked = tuple(torch.stack([torch.zeros_like(p) if t[i] is None else t[i].detach() for t in tangents])
+                        for i, p in enumerate(params))
+
+        def f(*ps):
+            return fn(_Bound(model, dict(zip(names, ps))))
+
+        def one(*tang):
+            return torch.func.jvp(f, primals, tang)[1]
+        try:
+            out = torch.func.vmap(one)(*stacked)
+        except Exception as e:   # an op without a batching rule: fall back to one jvp per tangent
+            if _is_forward_ad_error(e):
+                raise
+            warnings.warn(f"vmap over tangents failed ({type(e).__name__}: {str(e)[:120]}); one jvp per tangent.")
+        else:
+            del stacked
+            return [tuple(o[k] for o in out) if isinstance(out, tuple) else out[k] for k in range(len(tangents))]
+    return [jvp_of(model, names, params, t, fn)[1] for t in tangents]
 
 
 def _is_forward_ad_error(e: Exception) -> bool:
@@ -202,7 +257,7 @@ def _token_texts(batch, tok):
 
 def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=None, *, risk: str = "token_mean",
             groups: bool = True, instances: bool = False, tokens: bool = False, split_terms: bool = True,
-            method: str = "auto", tokenizer=None, schemes=("block", "paper")) -> GEffect:
+            method: str = "auto", tokenizer=None, schemes=("block", "paper"), dots: str = "auto") -> GEffect:
     """G-effects of ``objective`` at the model's current parameters.
 
     Args:
@@ -216,12 +271,20 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
             G-effect of each term (paper Fig. 8).
         method: ``"jvp"`` (forward-mode), ``"loop"`` (backward loop) or ``"auto"`` (jvp, falling back to loop).
         tokenizer: to label tokens in the token table.
+        dots: how the per-tensor dot products are taken — ``"ghost"`` (Gram matrices of layer inputs and output
+            gradients for every Linear/Conv1D/Embedding weight, no gradient formed; ghost.py), ``"formed"`` (∇L
+            formed, risk gradients dotted by hooks as they are produced) or ``"auto"`` (per tensor, the cheaper of
+            the two; formed when the per-instance views need ∇L as a tangent).
     """
     import pandas as pd
     if risk not in nll.RISK_REDUCTIONS:
         raise ValueError(f"unknown risk reduction {risk!r}; valid: {', '.join(nll.RISK_REDUCTIONS)}")
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; valid: {', '.join(METHODS)}")
+    if dots not in DOTS:
+        raise ValueError(f"unknown dots route {dots!r}; valid: {', '.join(DOTS)}")
+    if dots == "ghost" and (instances or tokens):
+        raise ValueError("the per-instance/per-token views need ∇L as a tangent: use dots='formed' or 'auto'")
     objective = _resolve_objective(objective)
     if retain is None:
         raise ValueError("compute() needs a retain batch for the retaining G-effect e_r "
@@ -231,56 +294,59 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
     model.eval()
     ctx = _context(model, objective, forget, retain, ref)
 
-    # 1) objective gradient(s); the forget/retain forwards are shared with the risks below
-    parts = objective.parts(ctx)
+    # 1) the objective and its terms; the forget/retain forwards are shared with the risks below
+    use_ghost = dots == "ghost" or (dots == "auto" and not (instances or tokens))
+    recorder = ghost.Recorder(model, params) if use_ghost else contextlib.nullcontext()
+    with recorder:
+        parts = objective.parts(ctx)
+        if use_ghost:        # every forward the dots need runs while the layers' inputs are recorded
+            for which in ("forget", "retain"):
+                ctx.fwd(which)
     for k, v in parts.items():
         nll.check_finite(v.detach(), f"objective {objective.name!r} ({k} term)")
     terms = list(parts) if (split_terms and len(parts) > 1) else []
     loss = sum(parts.values())
-    grads = {}
-    if terms:
-        for k in terms:
-            grads[k] = list(torch.autograd.grad(parts[k], params, retain_graph=True, allow_unused=True))
-        g_obj = [_add(*(grads[k][i] for k in terms)) for i in range(len(params))]
+    blown = (f"the gradient of {objective.name!r} is not finite (NaN/inf): unlearning has blown up. Lower the "
+             "learning rate or use a bounded objective (WGA, NPO).")
+    if use_ghost:
+        # 2g) ghost dots (ghost.py): no gradient is formed for the tensors the Gram route serves
+        labels = ["objective"] + terms
+        loss_value = float(loss.detach())
+        Rt = {rs: nll.risk_from(ctx.fwd("forget" if rs == "unlearn" else "retain"), risk) for rs in RISK_SETS}
+        directions = [parts[k] for k in terms] if terms else [loss]
+        routed = ghost.plan(recorder.records, params, ghost.count_uses(list(parts.values()) + list(Rt.values()),
+                                                                        params), len(directions),
+                            force=dots == "ghost")
+        gd = ghost.GhostDots(routed, params, directions)
+        if not gd.finite():
+            raise nll.NonFiniteError(blown)
+        del parts, loss, directions
+        D = {}
+        for rs in RISK_SETS:
+            m = gd.against(Rt[rs])
+            D[rs] = torch.cat([m.sum(0, keepdim=True), m]) if terms else m
+        R = {rs: float(v.detach()) for rs, v in Rt.items()}
+        dirs = labels
+        del gd, Rt, recorder
+        ctx.clear()
+        dots_used = f"ghost ({len(routed)}/{len(params)} tensors by Gram matrices)"
     else:
-        g_obj = list(torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True))
-    for g in g_obj:
-        if g is not None and not torch.isfinite(g).all():
-            raise nll.NonFiniteError(f"the gradient of {objective.name!r} is not finite (NaN/inf): unlearning has "
-                                     "blown up. Lower the learning rate or use a bounded objective (WGA, NPO).")
-    dirs = [g_obj] + [grads[k] for k in terms]
-    labels = ["objective"] + terms
-
-    # 2) risk gradients, dotted on the fly (full risk gradients kept only if the contribution view needs them)
-    need_risk_grads = instances or tokens
-    f_fwd, r_fwd = ctx.fwd("forget"), ctx.fwd("retain")
-    R = {"unlearn": nll.risk_from(f_fwd, risk), "retain": nll.risk_from(r_fwd, risk)}
-    D, risk_grads = {}, {}
-    for j, rs in enumerate(RISK_SETS):
-        last = j == len(RISK_SETS) - 1
-        if need_risk_grads:
-            gr = torch.autograd.grad(R[rs], params, retain_graph=not last, allow_unused=True)
-            risk_grads[rs] = list(gr)
-            D[rs] = torch.stack([torch.stack([_dot(a, b) if (a is not None and b is not None)
-                                              else torch.zeros((), dtype=torch.float64)
-                                              for a, b in zip(gr, d)]) for d in dirs])
-        else:
-            D[rs] = dots_by_backward(R[rs], params, dirs, retain_graph=not last)
-
+        R, D, g_obj, risk_grads, labels, loss_value, kinds = _dots_formed(
+            model, params, objective, ctx, parts, terms, loss, risk, instances or tokens, blown)
+        del parts, loss
+        dirs = labels
+        dots_used = "formed"
     rows = [dict(term=labels[k], risk_set=rs, value=float(D[rs][k].sum())) for rs in RISK_SETS
             for k in range(len(dirs))]
-    res = GEffect(totals=pd.DataFrame(rows), risks={rs: float(R[rs].detach()) for rs in RISK_SETS},
+    res = GEffect(totals=pd.DataFrame(rows), risks=R,
                   info=dict(objective=objective.name, risk=risk, hparams=dict(getattr(objective, "hparams", {})),
-                            loss=float(loss.detach()), method=None))
+                            loss=loss_value, method=None, dots=dots_used))
     if groups:
         res.groups = _group_frame(model, names, D, labels, schemes)
 
     # 3) per instance / per token (forward mode, or the backward loop)
     if instances or tokens:
-        with torch.no_grad():   # is the objective a sum of per-token / per-instance terms? (reuses ctx's forwards)
-            has_tok = objective.token_terms(ctx) is not None
-            kinds = (has_tok, has_tok or objective.forget_terms(ctx) is not None)
-        del f_fwd, r_fwd, R, ctx
+        del ctx
         m = _choose_method(method)
         try:
             inst, tok_df = _per_instance(model, names, params, objective, forget, retain, ref, g_obj, risk_grads,
@@ -300,6 +366,53 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
     if was_training:
         model.train()
     return res
+
+
+def _dots_formed(model, params, objective, ctx, parts, terms, loss, risk, need_risk_grads, blown):
+    """The formed-gradient route: ∇L (and its terms) formed, risk gradients dotted on the fly by hooks (or formed
+    when the per-instance views need them as tangents)."""
+    grads = {}
+    if terms:
+        for k in terms:
+            grads[k] = list(torch.autograd.grad(parts[k], params, retain_graph=True, allow_unused=True))
+        g_obj = [_add(*(grads[k][i] for k in terms)) for i in range(len(params))]
+    else:
+        g_obj = list(torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True))
+    for g in g_obj:
+        if g is not None and not torch.isfinite(g).all():
+            raise nll.NonFiniteError(blown)
+    dirs = [g_obj] + [grads[k] for k in terms]
+    labels = ["objective"] + terms
+    loss_value = float(loss.detach())
+    del parts, loss, grads
+    kinds = None
+    if need_risk_grads:
+        with torch.no_grad():   # is the objective a sum of per-token / per-instance terms? (cached forwards)
+            has_tok = objective.token_terms(ctx) is not None
+            kinds = (has_tok, has_tok or objective.forget_terms(ctx) is not None)
+    ctx.release("idk")   # the objective's graph is no longer needed: free what only it used
+
+    # 2) risk gradients, dotted on the fly (full risk gradients kept only if the contribution view needs them).
+    #    One risk set at a time: its forward (shared with the objective where it used it) is backpropagated without
+    #    retaining the graph and released, so the forget and retain graphs are not alive together unless the
+    #    objective itself needed both.
+    R, D, risk_grads = {}, {}, {}
+    for rs in RISK_SETS:
+        which = "forget" if rs == "unlearn" else "retain"
+        r = nll.risk_from(ctx.fwd(which), risk)
+        R[rs] = float(r.detach())
+        ctx.release(which)
+        if need_risk_grads:
+            gr = torch.autograd.grad(r, params, allow_unused=True)
+            risk_grads[rs] = list(gr)
+            D[rs] = torch.stack([torch.stack([_dot(a, b) if (a is not None and b is not None)
+                                              else torch.zeros((), dtype=torch.float64)
+                                              for a, b in zip(gr, d)]) for d in dirs])
+            del gr
+        else:
+            D[rs] = dots_by_backward(r, params, dirs)
+        del r
+    return R, D, g_obj, risk_grads, labels, loss_value, kinds
 
 
 def _add(*xs):
@@ -337,34 +450,42 @@ def _per_instance(model, names, params, objective, forget, retain, ref, g_obj, r
     import pandas as pd
     from .objectives import Context
     batches = {"unlearn": forget, "retain": retain}
-    moved_tok = {}
-    # (a) moved: d/dε ℓ_bt(θ + ε g_obj) for every answer token of forget and retain batches
-    for rs, b in batches.items():
-        if method == "jvp":
-            _, t = jvp_of(model, names, params, g_obj, lambda m, b=b: nll.forward(m, b).token_nll)
-            moved_tok[rs] = t.detach()
-        else:
-            moved_tok[rs] = _loop_token_dots(model, params, b, g_obj)
-    # (b) contribution: ∇R(D)ᵀ∇(objective's per-token / per-instance forget terms)
-    contrib_tok, contrib_inst = {}, {}
     has_tok, has_inst = kinds   # (token-decomposable, instance-decomposable), decided by compute()
-    for rs in RISK_SETS:
-        if not has_inst:
-            continue
-        rg = risk_grads[rs]
-        if method == "jvp":
-            def fn(m, want_tok=has_tok):
-                c = Context(m, forget, retain, ref)
-                return objective.token_terms(c) if want_tok else objective.forget_terms(c)
-            _, t = jvp_of(model, names, params, rg, fn)
-            t = t.detach()
-        else:
-            t = _loop_term_dots(model, params, objective, forget, retain, ref, rg, has_tok)
+    moved_tok, contrib_tok, contrib_inst = {}, {}, {}
+
+    def terms_of(c):
+        return objective.token_terms(c) if has_tok else objective.forget_terms(c)
+
+    def keep(rs, t):
+        t = t.detach()
         if has_tok:
             contrib_tok[rs] = t
             contrib_inst[rs] = t.sum(dim=1)
         else:
             contrib_inst[rs] = t
+
+    if method == "jvp":
+        # forget side: one forward with three tangents — g_obj ("moved") and ∇R_u, ∇R_r ("contribution") — so the
+        # primal pass and the objective's forward are shared (vmap over the tangents of one jvp)
+        tangents = [g_obj] + ([risk_grads[rs] for rs in RISK_SETS] if has_inst else [])
+
+        def fn(m):
+            c = Context(m, forget, retain, ref)
+            tn = c.fwd("forget").token_nll
+            return (tn, terms_of(c)) if has_inst else (tn,)
+        outs = jvp_many(model, names, params, tangents, fn)
+        moved_tok["unlearn"] = outs[0][0].detach()
+        if has_inst:
+            for k, rs in enumerate(RISK_SETS, start=1):
+                keep(rs, outs[k][1])
+        _, t = jvp_of(model, names, params, g_obj, lambda m: nll.forward(m, retain).token_nll)
+        moved_tok["retain"] = t.detach()
+    else:
+        for rs, b in batches.items():
+            moved_tok[rs] = _loop_token_dots(model, params, b, g_obj)
+        if has_inst:
+            for rs in RISK_SETS:
+                keep(rs, _loop_term_dots(model, params, objective, forget, retain, ref, risk_grads[rs], has_tok))
     # tables
     inst_rows, tok_rows = [], []
     for rs, b in batches.items():

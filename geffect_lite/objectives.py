@@ -135,6 +135,10 @@ class Context:
         """Forget the cached forward passes (call after the model changed)."""
         self._fwd.clear()
 
+    def release(self, which: str) -> None:
+        """Drop one cached forward pass (its logits and graph are freed once nothing else holds them)."""
+        self._fwd.pop(which, None)
+
     # ---------------------------------------------------------------------------------------------------------
     def _ref(self, who):
         if self.ref is None:
