@@ -299,38 +299,53 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
     recorder = ghost.Recorder(model, params) if use_ghost else contextlib.nullcontext()
     with recorder:
         parts = objective.parts(ctx)
-        if use_ghost:        # every forward the dots need runs while the layers' inputs are recorded
-            for which in ("forget", "retain"):
-                ctx.fwd(which)
+        if use_ghost:        # the forget forward runs while the layers' inputs are recorded
+            ctx.fwd("forget")
     for k, v in parts.items():
         nll.check_finite(v.detach(), f"objective {objective.name!r} ({k} term)")
     terms = list(parts) if (split_terms and len(parts) > 1) else []
     loss = sum(parts.values())
     blown = (f"the gradient of {objective.name!r} is not finite (NaN/inf): unlearning has blown up. Lower the "
              "learning rate or use a bounded objective (WGA, NPO).")
+    dots_used = None
     if use_ghost:
-        # 2g) ghost dots (ghost.py): no gradient is formed for the tensors the Gram route serves
+        # 2g) ghost dots (ghost.py): no gradient is formed for the tensors the Gram route serves. Forget side first;
+        #     its graph is freed before the retain forward runs (unless the objective itself used the retain batch).
         labels = ["objective"] + terms
         loss_value = float(loss.detach())
-        Rt = {rs: nll.risk_from(ctx.fwd("forget" if rs == "unlearn" else "retain"), risk) for rs in RISK_SETS}
+        Ru = nll.risk_from(ctx.fwd("forget"), risk)
         directions = [parts[k] for k in terms] if terms else [loss]
-        routed = ghost.plan(recorder.records, params, ghost.count_uses(list(parts.values()) + list(Rt.values()),
-                                                                        params), len(directions),
-                            force=dots == "ghost")
+        routed = ghost.plan(recorder.records, params, ghost.count_uses(list(parts.values()) + [Ru], params),
+                            len(directions), force=dots == "ghost")
         gd = ghost.GhostDots(routed, params, directions)
         if not gd.finite():
             raise nll.NonFiniteError(blown)
-        del parts, loss, directions
-        D = {}
-        for rs in RISK_SETS:
-            m = gd.against(Rt[rs])
-            D[rs] = torch.cat([m.sum(0, keepdim=True), m]) if terms else m
-        R = {rs: float(v.detach()) for rs, v in Rt.items()}
-        dirs = labels
-        del gd, Rt, recorder
-        ctx.clear()
-        dots_used = f"ghost ({len(routed)}/{len(params)} tensors by Gram matrices)"
-    else:
+        del directions
+        n_seen = len(recorder.records)
+        R = {"unlearn": float(Ru.detach())}
+        mats = {"unlearn": gd.against(Ru)}
+        del Ru
+        ctx.release("forget")
+        ctx.release("idk")
+        with recorder:
+            Rr = nll.risk_from(ctx.fwd("retain"), risk)
+        if gd.extend(recorder.records[n_seen:], ghost.count_uses([Rr], params) if len(recorder.records) > n_seen
+                     else {i: 0 for i in routed}):
+            R["retain"] = float(Rr.detach())
+            mats["retain"] = gd.against(Rr)
+            D = {rs: torch.cat([m.sum(0, keepdim=True), m]) if terms else m for rs, m in mats.items()}
+            dots_used = f"ghost ({len(routed)}/{len(params)} tensors by Gram matrices)"
+        del gd, Rr, recorder, mats
+        if dots_used is None:   # the retain forward used a routed tensor in an unrecorded way: redo, formed
+            ctx = _context(model, objective, forget, retain, ref)
+            parts = objective.parts(ctx)
+            loss = sum(parts.values())
+            use_ghost = False
+        else:
+            del parts, loss
+            ctx.clear()
+            dirs = labels
+    if not use_ghost:
         R, D, g_obj, risk_grads, labels, loss_value, kinds = _dots_formed(
             model, params, objective, ctx, parts, terms, loss, risk, instances or tokens, blown)
         del parts, loss

@@ -168,11 +168,15 @@ def pair_dot(a: Record, da: torch.Tensor, b: Record, db: torch.Tensor) -> torch.
 def output_grads(scalar: torch.Tensor, recs: List[Record], dense: List[torch.Tensor], retain_graph: bool):
     """One backward pass of ``scalar``: gradients at the recorded outputs (None where unused) and the gradients of
     the ``dense`` parameters."""
-    inputs = [r.out for r in recs] + list(dense)
+    live = [j for j, r in enumerate(recs) if r.out is not None]   # released outputs get no gradient
+    inputs = [recs[j].out for j in live] + list(dense)
     if not inputs:
-        return [], []
+        return [None] * len(recs), []
     gs = torch.autograd.grad(scalar, inputs, retain_graph=retain_graph, allow_unused=True)
-    return list(gs[: len(recs)]), list(gs[len(recs):])
+    outs = [None] * len(recs)
+    for j, g in zip(live, gs[: len(live)]):
+        outs[j] = g
+    return outs, list(gs[len(live):])
 
 
 
@@ -193,12 +197,33 @@ class GhostDots:
         self._dense_p = [params[i] for i in self.dense]
         self.per_dir = [output_grads(d, self.recs, self._dense_p, retain_graph=True) for d in directions]
 
+    def extend(self, records: List[Record], uses: Dict[int, int]) -> bool:
+        """Add the records of a forward run after the directions' backward (e.g. the retain batch for GA): their
+        direction gradients are None. False if a routed tensor is used there other than through recorded calls."""
+        new: Dict[int, List[Record]] = {}
+        for r in records:
+            if r.index in self.by_param:
+                new.setdefault(r.index, []).append(r)
+        if any(uses.get(i, 0) != len(new.get(i, [])) for i in self.by_param):
+            return False
+        for i, rs in new.items():
+            self.by_param[i] = self.by_param[i] + rs
+            for r in rs:
+                self.pos[id(r)] = len(self.recs)
+                self.recs.append(r)
+                for d_out, _ in self.per_dir:
+                    d_out.append(None)
+        return True
+
     def finite(self) -> bool:
         return all(g is None or bool(torch.isfinite(g).all()) for o, d in self.per_dir for g in (*o, *d))
 
     def against(self, risk: torch.Tensor, retain_graph: bool = False) -> torch.Tensor:
         from .geffect import _dot
         r_out, r_dense = output_grads(risk, self.recs, self._dense_p, retain_graph=retain_graph)
+        for r, g in zip(self.recs, r_out):   # this forward's outputs are done with: drop them (activation memory)
+            if g is not None:
+                r.out = None
         out = torch.zeros(len(self.per_dir), len(self.params), dtype=torch.float64)
         for k, (d_out, d_dense) in enumerate(self.per_dir):
             for i, rs in self.by_param.items():

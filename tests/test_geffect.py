@@ -290,3 +290,84 @@ def test_parity_mode(setup):
     want = -float(sum((x * x).sum() for x in ema_g))   # GA: ḡ_u = −ḡ_obj
     got = prints2[(prints2.group == "total") & (prints2.risk_set == "unlearn")].value.iloc[0]
     assert got == pytest.approx(want, rel=1e-10)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Ghost dot products (ghost.py): per-tensor ⟨∇A, ∇B⟩ from Gram matrices, never forming a gradient
+# ----------------------------------------------------------------------------------------------------------------
+class _Toy(torch.nn.Module):
+    """Every case the Gram route must get right: a tied embedding/lm_head pair with a padding row, a weight called
+    twice, a bias, and a weight also used outside its module (which must fall back to a formed gradient)."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(11, 6, padding_idx=0)
+        self.lin = torch.nn.Linear(6, 6)
+        self.head = torch.nn.Linear(6, 11, bias=False)
+        self.head.weight = self.emb.weight
+        self.extra = torch.nn.Linear(6, 6, bias=False)
+
+    def forward(self, ids):
+        h = self.emb(ids)
+        h = torch.tanh(self.lin(h)) + 0.5 * self.lin(h)
+        h = h + self.extra(h) + 0.3 * torch.nn.functional.linear(h, self.extra.weight)   # 2 uses, 1 recorded
+        return self.head(h)
+
+
+def test_ghost_dots_equal_autograd_on_every_use_pattern():
+    from geffect_lite import ghost
+    torch.manual_seed(0)
+    m = _Toy().double()
+    with torch.no_grad():   # a trained padding row is not zero (nn.Embedding starts it at 0)
+        m.emb.weight[0].normal_()
+    params = list(m.parameters())
+    ids_a = torch.tensor([[3, 5, 0, 0], [7, 7, 2, 0]])      # 0 = padding row (gets no embedding gradient)
+    ids_b = torch.tensor([[5, 3, 3, 9, 10]])
+    with ghost.Recorder(m, params) as rec:
+        A = m(ids_a).log_softmax(-1)[..., 4].sum()
+        B = (m(ids_b) ** 2).mean() + m(ids_a)[..., 2].sum()
+    routed = ghost.plan(rec.records, params, ghost.count_uses([A, B], params), 1, force=True)
+    names = [n for n, _ in m.named_parameters()]
+    assert {names[i] for i in routed} == {"emb.weight", "lin.weight"}   # extra: used outside its module
+    D = ghost.GhostDots(routed, params, [B]).against(A, retain_graph=True)
+    ga = torch.autograd.grad(A, params, retain_graph=True)
+    gb = torch.autograd.grad(B, params)
+    want = torch.stack([(x * y).sum() for x, y in zip(ga, gb)])
+    assert torch.allclose(D[0], want, rtol=1e-12, atol=1e-14), (D[0], want)
+
+
+@pytest.mark.parametrize("objective", ["ga", "npo", "po", "rmu", "ga+gd", "npo+kl", "wga+rr", "undial"])
+def test_ghost_route_equals_formed_route_and_autograd(setup, objective):
+    m, tok, forget, retain = setup
+    obj = get_objective(objective)
+    ref = gl.reference_for(m, obj, forget, retain)
+    a = compute(m, obj, forget, retain, ref, dots="ghost")
+    b = compute(m, obj, forget, retain, ref, dots="formed")
+    assert a.info["dots"].startswith("ghost (") and not a.info["dots"].startswith("ghost (0/")
+    ka = a.groups.set_index(["term", "risk_set", "scheme", "group"]).value
+    kb = b.groups.set_index(["term", "risk_set", "scheme", "group"]).value.loc[ka.index]
+    assert (ka - kb).abs().max() <= 1e-10 * kb.abs().max()
+    for rs in ("unlearn", "retain"):
+        assert a.value(rs) == pytest.approx(_plain_dot(m, obj, forget, retain, ref, rs), rel=1e-6, abs=1e-12)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_ghost_route_architectures(arch):
+    """Tied embeddings (GPT-2, Qwen2…), GPT-2's Conv1D, Gemma's scaled embedding (must be formed, not ghosted)."""
+    m, tok = _model(arch)
+    data = gl.load_data()
+    forget = gl.collate(data.split("forget01")[:3], tok)
+    retain = gl.collate(data.split("retain_pool_01")[:3], tok)
+    obj = get_objective("ga+gd")
+    ge = compute(m, obj, forget, retain, dots="ghost")
+    assert not ge.info["dots"].startswith("ghost (0/")
+    for rs in ("unlearn", "retain"):
+        assert ge.value(rs) == pytest.approx(_plain_dot(m, obj, forget, retain, which=rs), rel=1e-6)
+
+
+def test_dots_argument_is_checked(setup):
+    m, tok, forget, retain = setup
+    with pytest.raises(ValueError, match="valid: auto, ghost, formed"):
+        compute(m, "ga", forget, retain, dots="gram")
+    with pytest.raises(ValueError, match="tangent"):
+        compute(m, "ga", forget, retain, dots="ghost", instances=True)
