@@ -9,9 +9,11 @@ The risk is the NLL with an explicit reduction: ``risk="token_mean"`` (1/N Σ �
 official code) or ``risk="seq_sum"`` (1/B Σ_b S_b, the paper's equations). Breakdowns, all exact:
 
 * **groups** — per parameter tensor, summed into blocks and the paper's embed/shallow/middle/deep/lm (Eq. of
-  §2.5: e = Σ_ℓ ∇_{θ_ℓ}Rᵀ∇_{θ_ℓ}L). Dot products are accumulated *while* each risk gradient is produced
-  (a post-accumulate-grad hook takes the dot product and frees the gradient), so only the objective gradient is
-  ever stored in full.
+  §2.5: e = Σ_ℓ ∇_{θ_ℓ}Rᵀ∇_{θ_ℓ}L). Two routes, chosen per tensor (``dots=``): *ghost* dot products
+  (ghost.py: for y = x·Wᵀ, ⟨∇_W R, ∇_W L⟩ = Σ_{t,s}(δ^R_t·δ^L_s)(x_t·x_s) from two N×N Gram matrices, so no
+  gradient is formed and the backward passes skip the weight gradients) where that is cheaper, and *formed*
+  gradients otherwise — the objective gradient formed once, each risk gradient dotted *while* it is produced
+  (a post-accumulate-grad hook takes the dot product and frees it). Both are exact; tests compare them.
 * **instances / tokens, "moved"** — how each instance's (token's) risk is moved: ∇ℓ_btᵀ∇L_u, for forget and retain
   instances. With c_bt the risk's token weights (1/N or 1/B), e = Σ_bt c_bt·(∇ℓ_btᵀ∇L_u).
 * **instances / tokens, "contribution"** — each forget instance's (token's) share of the set's G-effect: with the
@@ -147,7 +149,10 @@ def jvp_of(model, names, params, tangents, fn):
     return torch.func.jvp(f, primals, tang)
 
 
-VMAP_MAX_BYTES = 4 * 2 ** 30   # stack tangents for one vmap'd jvp up to this size; sequential jvps beyond
+# Stack the tangents for one vmap'd jvp while the stacked copy stays under this size (small models, where sharing
+# the primal pass saves ~1/3 of the time); beyond it one jvp per tangent (for SmolLM2 the stack would add
+# 3 × 513 MB to save ~10 %).
+VMAP_MAX_BYTES = 256 * 2 ** 20
 
 
 def jvp_many(model, names, params, tangents, fn):
