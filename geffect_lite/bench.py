@@ -265,4 +265,15 @@ def main(args):
             for k, v in r.items():
                 if k in TARGETS and isinstance(v, (int, float)):
                     print(f"  {r['model']:>8} {r.get('objective', ''):>4} {k}: {v:.4g}  {_verdict(k, v, r)}")
+    print("\n" + COST_NOTES)
     return results
+
+
+COST_NOTES = """Where the floors are (read a MISSES against these):
+* forward mode: along a direction in every parameter, each linear layer costs three matmuls (x·Wᵀ, ẋ·Wᵀ, x·Ẇᵀ)
+  against one in a forward, plus the tangents of the element-wise ops: ≥ 3× a forward before any overhead.
+* instances + tokens: ∇L, ∇R_u and ∇R_r must be formed (they are the tangents), then 3 tangents on the forget
+  batch and 1 on the retain batch — about 2 forwards each on top of the formed tracked step.
+* memory: the weights (1×) and one forward's activations are the floor of any step; SmolLM2's tokenizer adds
+  0.21× and the loader 0.15× (see ratio_after_load). The tracked step stays below the plain step (tracked_over_plain
+  < 1), since the ghost route forms no gradient."""

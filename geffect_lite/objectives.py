@@ -401,8 +401,9 @@ class Objective:
 
     def weight_view(self, ctx: Context):
         """Tidy DataFrame, one row per forget answer token: id, instance, position (index t in the [B, T-1]
-        frame of ``token_terms``), answer_pos (index within the answer), token_id, p, inverse_confidence (1/p),
-        weight (unnormalised weight on ∇log p; NaN when not of that form), seq_weight (NaN if none)."""
+        frame of ``token_terms``), answer_pos (index within the answer), token_id, logp, p, inverse_confidence
+        (1/p), weight (unnormalised weight on ∇log p; NaN when not of that form), seq_weight (NaN if none).
+        ``logp`` stays informative after p underflows (GA drives it below 1e-300)."""
         import numpy as np
         import pandas as pd
         f = ctx.fwd("forget", who=self.name)
@@ -422,7 +423,8 @@ class Objective:
         return pd.DataFrame(dict(
             id=[ids[i] for i in b.tolist()], instance=b.cpu().numpy().astype(int),
             position=t.cpu().numpy().astype(int), answer_pos=answer_pos.cpu().numpy().astype(int),
-            token_id=token_id, p=p.cpu().numpy(), inverse_confidence=(-logp).exp().cpu().numpy(),
+            token_id=token_id, logp=logp.cpu().numpy(), p=p.cpu().numpy(),
+            inverse_confidence=(-logp).exp().cpu().numpy(),
             weight=weight.double().cpu().numpy(), seq_weight=seqw.double().cpu().numpy()))
 
     def summary(self, ctx: Context) -> Dict[str, float]:

@@ -44,7 +44,8 @@ def trajectory(traj, ax=None, title: Optional[str] = None, opt: bool = False, sy
         ax.plot(df.step, df.e_r_opt, color=RETAIN, lw=1.2, ls=":", label="$e_r$ (optimiser-aware)")
     ax.axhline(0, color="grey", lw=0.8)
     if symlog:
-        lim = max(1e-12, float(np.nanmax(np.abs(df[["e_u", "e_r"]].values))) if len(df) else 1.0)
+        cols = ["e_u", "e_r"] + (["e_u_opt", "e_r_opt"] if opt and "e_u_opt" in df else [])
+        lim = max(1e-12, float(np.nanmax(np.abs(df[cols].values))) if len(df) else 1.0)
         ax.set_yscale("symlog", linthresh=max(lim * 1e-2, 1e-12))
     ax.set_xlabel("unlearning step")
     ax.set_ylabel("G-effect")

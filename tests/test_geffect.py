@@ -177,7 +177,7 @@ def test_second_order_and_first_order_check(setup):
     eta = 1e-4   # small enough for the Taylor series to be ordered (a random model is very curved)
     d = [None if x is None else -eta * x for x in g]
     q = second_directional(m, d, forget)
-    r0 = float(nll.risk(m, forget))
+    r0 = float(nll.risk(m, forget).detach())
     with torch.no_grad():
         for p, x in zip(named_params(m)[1], g):
             p.add_(x, alpha=-eta)
@@ -224,6 +224,19 @@ def test_trajectory_adamw_optimiser_aware(setup):
     assert (s.e_u_opt != s.e_u).all()       # Adam's step is not the raw gradient
     for _, r in s.iterrows():                # but the optimiser-aware prediction matches the realised change
         assert r.pred_du == pytest.approx(r.real_du, rel=5e-2)
+
+
+def test_trajectory_instances_every_and_subnormals_restored(setup):
+    m = copy.deepcopy(setup[0]).float()
+    forget, retain = setup[2], setup[3]
+    tr = run(m, "npo", forget, retain, gl.reference_for(m, "npo", forget, retain), steps=4, lr=1e-3,
+             instances=True, instances_every=2, progress=False)
+    assert sorted(tr.steps.dropna(subset=["e_u"]).step) == [0, 1, 2, 3]
+    assert sorted(tr.instances.step.unique()) == [0, 2]
+    # the run flushed subnormals while it ran and put PyTorch's default back afterwards
+    assert float(torch.tensor([1e-39], dtype=torch.float32) * 1.0) != 0.0
+    with pytest.raises(ValueError, match="instances_every"):
+        run(m, "ga", forget, retain, steps=1, instances_every=0, progress=False)
 
 
 def test_blowup_is_recorded_and_stops(setup):

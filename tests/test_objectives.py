@@ -503,7 +503,8 @@ def test_terms_sum_to_forget_part_and_views(R):
                 assert abs(val(tt.sum()) - fp) <= 1e-12 * (1 + abs(fp)), name
             view = obj.weight_view(c)
             assert len(view) == int(c.fwd().mask.sum())
-            assert {"id", "instance", "position", "p", "inverse_confidence", "weight", "seq_weight"} <= set(view)
+            assert {"id", "instance", "position", "logp", "p", "inverse_confidence", "weight",
+                    "seq_weight"} <= set(view)
             s = obj.summary(c)
             assert abs(s["loss"] - val(obj.loss(c))) < 1e-12 * (1 + abs(s["loss"]))
             assert {"loss", "mean_weight", "mean_inverse_confidence"} <= set(s)
@@ -511,6 +512,7 @@ def test_terms_sum_to_forget_part_and_views(R):
     v = GA().weight_view(c)
     assert (v["weight"] == 1).all() and v["seq_weight"].isna().all()
     assert torch.allclose(torch.tensor(v["inverse_confidence"].values), 1 / torch.tensor(v["p"].values))
+    assert torch.allclose(torch.tensor(v["logp"].values).exp(), torch.tensor(v["p"].values), rtol=1e-12)
     v = WGA(alpha=0.5).weight_view(c)
     assert torch.allclose(torch.tensor(v["weight"].values), torch.tensor(v["p"].values) ** 0.5, rtol=1e-12)
     v = NPO(beta=1.0).weight_view(c)
