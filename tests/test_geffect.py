@@ -26,6 +26,13 @@ def _model(arch="llama"):
     return m.double(), tok
 
 
+def _arch_setup(arch):
+    """A small random model of ``arch`` (fp64) with 3 forget and 3 retain answers."""
+    m, tok = _model(arch)
+    data = gl.load_data()
+    return m, tok, gl.collate(data.split("forget01")[:3], tok), gl.collate(data.split("retain_pool_01")[:3], tok)
+
+
 @pytest.fixture(scope="module")
 def setup():
     m, tok = _model("llama")
@@ -151,10 +158,7 @@ def test_forward_mode_equals_backward_loop(setup):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_architectures(arch):
     """Blocks found without knowing the architecture; engine = plain autograd; jvp = loop."""
-    m, tok = _model(arch)
-    data = gl.load_data()
-    forget = gl.collate(data.split("forget01")[:3], tok)
-    retain = gl.collate(data.split("retain_pool_01")[:3], tok)
+    m, tok, forget, retain = _arch_setup(arch)
     names = group_names(m, "paper")
     assert {"shallow", "middle", "deep"} <= set(names.values())
     obj = get_objective("ga")
@@ -367,10 +371,7 @@ def test_ghost_route_equals_formed_route_and_autograd(setup, objective):
 @pytest.mark.parametrize("arch", ARCHS)
 def test_ghost_route_architectures(arch):
     """Tied embeddings (GPT-2, Qwen2…), GPT-2's Conv1D, Gemma's scaled embedding (must be formed, not ghosted)."""
-    m, tok = _model(arch)
-    data = gl.load_data()
-    forget = gl.collate(data.split("forget01")[:3], tok)
-    retain = gl.collate(data.split("retain_pool_01")[:3], tok)
+    m, tok, forget, retain = _arch_setup(arch)
     obj = get_objective("ga+gd")
     ge = compute(m, obj, forget, retain, dots="ghost")
     assert not ge.info["dots"].startswith("ghost (0/")
