@@ -37,6 +37,7 @@ import torch
 
 from . import nll
 from . import ghost
+from .batching import select
 from .groups import group_names, group_order
 
 RISK_SETS = ("unlearn", "retain")
@@ -262,7 +263,8 @@ def _token_texts(batch, tok):
 
 def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=None, *, risk: str = "token_mean",
             groups: bool = True, instances: bool = False, tokens: bool = False, split_terms: bool = True,
-            method: str = "auto", tokenizer=None, schemes=("block", "paper"), dots: str = "auto") -> GEffect:
+            method: str = "auto", tokenizer=None, schemes=("block", "paper"), dots: str = "auto",
+            chunk_tokens: int = 64) -> GEffect:
     """G-effects of ``objective`` at the model's current parameters.
 
     Args:
@@ -280,6 +282,9 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
             gradients for every Linear/Conv1D/Embedding weight, no gradient formed; ghost.py), ``"formed"`` (∇L
             formed, risk gradients dotted by hooks as they are produced) or ``"auto"`` (per tensor, the cheaper of
             the two; formed when the per-instance views need ∇L as a tangent).
+        chunk_tokens: on the ghost route, a retain batch the objective does not use is backpropagated in chunks of
+            rows of at most this many positions (at least one row) — the retain risk is a sum over rows, so the
+            result is the same and only one chunk's activations are alive at a time.
     """
     import pandas as pd
     if risk not in nll.RISK_REDUCTIONS:
@@ -326,21 +331,38 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
         if not gd.finite():
             raise nll.NonFiniteError(blown)
         del directions
-        n_seen = len(recorder.records)
         R = {"unlearn": float(Ru.detach())}
         mats = {"unlearn": gd.against(Ru)}
         del Ru
+        shared = "retain" in ctx._fwd          # the objective used the retain batch: its graph is alive anyway
         ctx.release("forget")
         ctx.release("idk")
-        with recorder:
+        if shared:
             Rr = nll.risk_from(ctx.fwd("retain"), risk)
-        if gd.extend(recorder.records[n_seen:], ghost.count_uses([Rr], params) if len(recorder.records) > n_seen
-                     else {i: 0 for i in routed}):
-            R["retain"] = float(Rr.detach())
-            mats["retain"] = gd.against(Rr)
+            R["retain"], mats["retain"] = float(Rr.detach()), gd.against(Rr)
+            del Rr
+        else:   # the retain risk is linear in its rows: backpropagate it chunk by chunk (bounded activations)
+            nll.check_batch(retain, "retain batch")
+            nll.check_compatible(model, retain, "retain batch")
+            R["retain"], mats["retain"] = 0.0, 0.0
+            denom = _risk_denominator(retain, risk)
+            for rows in _row_chunks(retain, chunk_tokens):
+                n_seen = len(recorder.records)
+                with recorder:
+                    f = nll.forward(model, _trim(select(retain, rows)), what="retain batch")
+                rr = f.token_nll.sum() / denom
+                new = recorder.records[n_seen:]
+                del recorder.records[n_seen:], f
+                if not ghost.uses_match(new, routed, ghost.count_uses([rr], params)):
+                    mats = None
+                    break
+                R["retain"] += float(rr.detach())
+                mats["retain"] = mats["retain"] + gd.against(rr, extra=new)
+                del rr, new
+        if mats is not None:
             D = {rs: torch.cat([m.sum(0, keepdim=True), m]) if terms else m for rs, m in mats.items()}
             dots_used = f"ghost ({len(routed)}/{len(params)} tensors by Gram matrices)"
-        del gd, Rr, recorder, mats
+        del gd, recorder, mats
         if dots_used is None:   # the retain forward used a routed tensor in an unrecorded way: redo, formed
             ctx = _context(model, objective, forget, retain, ref)
             parts = objective.parts(ctx)
@@ -386,6 +408,43 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
     if was_training:
         model.train()
     return res
+
+
+
+def _risk_denominator(batch, risk):
+    """The normaliser of R over the whole batch (answer tokens for token_mean, rows for seq_sum)."""
+    if risk == "token_mean":
+        n = int((batch["labels"][:, 1:] != -100).sum())
+        if n == 0:
+            raise nll.EmptyBatchError("the retain batch has no answer tokens (every label is -100).")
+        return n
+    return batch["labels"].shape[0]
+
+
+def _row_chunks(batch, max_tokens):
+    """Consecutive row groups whose padded width × rows stays within ``max_tokens`` (≥ 1 row each)."""
+    lens = batch["attention_mask"].sum(1).tolist()
+    chunks, cur, width = [], [], 0
+    for i, n in enumerate(lens):
+        w = max(width, int(n))
+        if cur and w * (len(cur) + 1) > max_tokens:
+            chunks.append(cur)
+            cur, w = [], int(n)
+        cur.append(i)
+        width = w
+    if cur:
+        chunks.append(cur)
+    return chunks
+
+
+def _trim(batch):
+    """Drop trailing columns that are padding in every row (right padding: the chunk's own width)."""
+    am = batch["attention_mask"]
+    keep = int(am.any(0).nonzero().max()) + 1 if am.any() else am.shape[1]
+    if keep == am.shape[1]:
+        return batch
+    return {k: (v[:, :keep] if isinstance(v, torch.Tensor) and v.dim() == 2 and v.shape[1] == am.shape[1] else v)
+            for k, v in batch.items()}
 
 
 def _dots_formed(model, params, objective, ctx, parts, terms, loss, risk, need_risk_grads, blown):

@@ -197,39 +197,29 @@ class GhostDots:
         self._dense_p = [params[i] for i in self.dense]
         self.per_dir = [output_grads(d, self.recs, self._dense_p, retain_graph=True) for d in directions]
 
-    def extend(self, records: List[Record], uses: Dict[int, int]) -> bool:
-        """Add the records of a forward run after the directions' backward (e.g. the retain batch for GA): their
-        direction gradients are None. False if a routed tensor is used there other than through recorded calls."""
-        new: Dict[int, List[Record]] = {}
-        for r in records:
-            if r.index in self.by_param:
-                new.setdefault(r.index, []).append(r)
-        if any(uses.get(i, 0) != len(new.get(i, [])) for i in self.by_param):
-            return False
-        for i, rs in new.items():
-            self.by_param[i] = self.by_param[i] + rs
-            for r in rs:
-                self.pos[id(r)] = len(self.recs)
-                self.recs.append(r)
-                for d_out, _ in self.per_dir:
-                    d_out.append(None)
-        return True
-
     def finite(self) -> bool:
         return all(g is None or bool(torch.isfinite(g).all()) for o, d in self.per_dir for g in (*o, *d))
 
-    def against(self, risk: torch.Tensor, retain_graph: bool = False) -> torch.Tensor:
+    def against(self, risk: torch.Tensor, retain_graph: bool = False, extra: Sequence[Record] = ()) -> torch.Tensor:
+        """D[k, i] for one risk. ``extra``: records of a forward the directions never saw (a chunk of the retain
+        batch), used for this risk only and not kept."""
         from .geffect import _dot
-        r_out, r_dense = output_grads(risk, self.recs, self._dense_p, retain_graph=retain_graph)
-        for r, g in zip(self.recs, r_out):   # this forward's outputs are done with: drop them (activation memory)
+        extra = [r for r in extra if r.index in self.by_param]
+        recs = self.recs + extra
+        r_out, r_dense = output_grads(risk, recs, self._dense_p, retain_graph=retain_graph)
+        for r, g in zip(recs, r_out):   # this forward's outputs are done with: drop them (activation memory)
             if g is not None:
                 r.out = None
+        r_of = {id(r): g for r, g in zip(recs, r_out)}
+        mine = {}
+        for r in extra:
+            mine.setdefault(r.index, []).append(r)
         out = torch.zeros(len(self.per_dir), len(self.params), dtype=torch.float64)
         for k, (d_out, d_dense) in enumerate(self.per_dir):
             for i, rs in self.by_param.items():
                 acc = torch.zeros((), dtype=torch.float64)
-                for a in rs:
-                    da = r_out[self.pos[id(a)]]
+                for a in rs + mine.get(i, []):
+                    da = r_of[id(a)]
                     if da is None:
                         continue
                     for b in rs:
@@ -241,3 +231,11 @@ class GhostDots:
                 if r_dense[j] is not None and d_dense[j] is not None:
                     out[k, i] = _dot(r_dense[j], d_dense[j])
         return out
+
+
+def uses_match(records: Sequence[Record], routed, uses: Dict[int, int]) -> bool:
+    """Every routed tensor is used in this forward exactly as often as it was recorded (else: form gradients)."""
+    n: Dict[int, int] = {}
+    for r in records:
+        n[r.index] = n.get(r.index, 0) + 1
+    return all(uses.get(i, 0) == n.get(i, 0) for i in routed)
