@@ -264,7 +264,7 @@ def _token_texts(batch, tok):
 def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=None, *, risk: str = "token_mean",
             groups: bool = True, instances: bool = False, tokens: bool = False, split_terms: bool = True,
             method: str = "auto", tokenizer=None, schemes=("block", "paper"), dots: str = "auto",
-            chunk_tokens: int = 64) -> GEffect:
+            chunk_tokens: Optional[int] = None) -> GEffect:
     """G-effects of ``objective`` at the model's current parameters.
 
     Args:
@@ -284,7 +284,8 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
             the two; formed when the per-instance views need ∇L as a tangent).
         chunk_tokens: on the ghost route, a retain batch the objective does not use is backpropagated in chunks of
             rows of at most this many positions (at least one row) — the retain risk is a sum over rows, so the
-            result is the same and only one chunk's activations are alive at a time.
+            result is the same and only one chunk's activations are alive at a time. Default: the forget batch's
+            positions (at least 64), so the retain side never holds more activations than the forget side did.
     """
     import pandas as pd
     if risk not in nll.RISK_REDUCTIONS:
@@ -346,7 +347,8 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
             nll.check_compatible(model, retain, "retain batch")
             R["retain"], mats["retain"] = 0.0, 0.0
             denom = _risk_denominator(retain, risk)
-            for rows in _row_chunks(retain, chunk_tokens):
+            budget = chunk_tokens or max(64, int(forget["attention_mask"].numel()))
+            for rows in _row_chunks(retain, budget):
                 n_seen = len(recorder.records)
                 with recorder:
                     f = nll.forward(model, _trim(select(retain, rows)), what="retain batch")
