@@ -232,6 +232,9 @@ def _verdict(key, value, row=None):
         return ""
     if key == "ratio" and row is not None and row.get("param_mb", 1e9) < 100:
         return "(no target: with 6 MB of weights the runtime's working set dominates; the target is SmolLM2's)"
+    if key == "ratio" and row is not None and row.get("instances"):
+        return ("(informational: the target is the tracked step's; per-instance views form ∇L, ∇R_u and ∇R_r as "
+                "their tangents)")
     op, t = TARGETS[key]
     ok = value <= t if op == "≤" else value >= t
     return f"{'meets' if ok else 'MISSES'} target {op} {t:g}"
