@@ -74,7 +74,7 @@ def _dot(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return torch.dot(a, b.to(a.dtype))
     n = a.numel()
     m = n // _DOT_K
-    out = torch.zeros((), dtype=torch.float64)
+    out = torch.zeros((), dtype=torch.float64, device=a.device)
     if m:
         A, B = a[:m * _DOT_K].view(m, _DOT_K), b[:m * _DOT_K].view(m, _DOT_K)
         for i in range(0, m, _DOT_ROWS):
@@ -107,7 +107,7 @@ def dots_by_backward(loss: torch.Tensor, params: Sequence[torch.Tensor], directi
             if callable(di):
                 di = di()
             if di is not None:
-                out[k, i] = _dot(g, di)
+                out[k, i] = float(_dot(g, di))   # a Python float: the table lives on the CPU whatever the device
         p.grad = None
 
     for p in params:
@@ -486,9 +486,8 @@ def _dots_formed(model, params, objective, ctx, parts, terms, loss, risk, need_r
         if need_risk_grads:
             gr = torch.autograd.grad(r, params, allow_unused=True)
             risk_grads[rs] = list(gr)
-            D[rs] = torch.stack([torch.stack([_dot(a, b) if (a is not None and b is not None)
-                                              else torch.zeros((), dtype=torch.float64)
-                                              for a, b in zip(gr, d)]) for d in dirs])
+            D[rs] = torch.tensor([[float(_dot(a, b)) if (a is not None and b is not None) else 0.0
+                                   for a, b in zip(gr, d)] for d in dirs], dtype=torch.float64)
             del gr
         else:
             D[rs] = dots_by_backward(r, params, dirs)

@@ -217,7 +217,7 @@ class GhostDots:
         out = torch.zeros(len(self.per_dir), len(self.params), dtype=torch.float64)
         for k, (d_out, d_dense) in enumerate(self.per_dir):
             for i, rs in self.by_param.items():
-                acc = torch.zeros((), dtype=torch.float64)
+                acc = torch.zeros((), dtype=torch.float64, device=self.params[i].device)
                 for a in rs + mine.get(i, []):
                     da = r_of[id(a)]
                     if da is None:
@@ -226,10 +226,10 @@ class GhostDots:
                         db = d_out[self.pos[id(b)]]
                         if db is not None:
                             acc += pair_dot(a, da, b, db)
-                out[k, i] = acc
+                out[k, i] = float(acc)
             for j, i in enumerate(self.dense):
                 if r_dense[j] is not None and d_dense[j] is not None:
-                    out[k, i] = _dot(r_dense[j], d_dense[j])
+                    out[k, i] = float(_dot(r_dense[j], d_dense[j]))
         return out
 
 
