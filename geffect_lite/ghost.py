@@ -11,8 +11,8 @@ An embedding row lookup y_s = W[id_s] has ∇_W B = Σ_s e_{id_s} ε^B_sᵀ, so 
 scalar then only has to produce the layer-output gradients (the cheap half of a backward: no weight gradients), and
 neither the objective gradient nor the risk gradients are ever formed — peak memory stays near the model plus its
 activations. This pays when the number of positions N is small next to the layer width (cost N²·(in+out) against
-N·in·out); each tensor is routed to the cheaper of the two (ghost or materialised gradient), and every tensor that
-is used in any other way (a bias, a norm weight, a weight used outside its module) is materialised, so the result is
+N·in·out); each tensor is routed to the cheaper of the two (ghost or formed gradient), and every tensor that
+is used in any other way (a bias, a norm weight, a weight used outside its module) gets a formed gradient, so the result is
 exact for any architecture. ``tests/test_geffect.py`` checks it against plain autograd on six architectures.
 """
 from __future__ import annotations
@@ -118,7 +118,7 @@ def plan(records: List[Record], params, uses: Dict[int, int], n_dirs: int, force
         by_param.setdefault(r.index, []).append(r)
     chosen = {}
     for i, recs in by_param.items():
-        if uses.get(i, 0) != len(recs):        # used outside the hooked modules (or not at all): materialise
+        if uses.get(i, 0) != len(recs):        # used outside the hooked modules (or not at all): form it
             continue
         kinds = {r.kind for r in recs}
         if "conv1d" in kinds and len(kinds) > 1:
