@@ -83,15 +83,10 @@ def flush_denormal(on: bool = True):
     """Flush subnormal floats (< 1.2e-38) to zero inside the block: once NPO's weights reach ~1e-20 its gradients
     underflow into subnormals, which x86 CPUs process ~10× slower (an NPO run took 3–6× longer than GA's).
     Numbers change only below 1e-38. Turned back off afterwards (PyTorch's default)."""
-    enabled = bool(on) and _torch_flush(True)
+    import torch
+    enabled = bool(on) and torch.set_flush_denormal(True)
     try:
         yield
     finally:
         if enabled:
-            _torch_flush(False)
-
-
-def _torch_flush(on: bool) -> bool:
-    import torch
-    return torch.set_flush_denormal(on)
-
+            torch.set_flush_denormal(False)

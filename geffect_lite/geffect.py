@@ -335,7 +335,7 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
         R = {"unlearn": float(Ru.detach())}
         mats = {"unlearn": gd.against(Ru)}
         del Ru
-        shared = "retain" in ctx._fwd          # the objective used the retain batch: its graph is alive anyway
+        shared = ctx.cached("retain")          # the objective used the retain batch: its graph is alive anyway
         ctx.release("forget")
         ctx.release("idk")
         if shared:
@@ -346,7 +346,7 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
             nll.check_batch(retain, "retain batch")
             nll.check_compatible(model, retain, "retain batch")
             R["retain"], mats["retain"] = 0.0, 0.0
-            denom = _risk_denominator(retain, risk)
+            denom = nll.risk_normaliser(retain["labels"][:, 1:] != -100, risk)
             budget = chunk_tokens or max(64, int(forget["attention_mask"].numel()))
             for rows in _row_chunks(retain, budget):
                 n_seen = len(recorder.records)
@@ -373,15 +373,13 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
         else:
             del parts, loss
             ctx.clear()
-            dirs = labels
     if not use_ghost:
         R, D, g_obj, risk_grads, labels, loss_value, kinds = _dots_formed(
             model, params, objective, ctx, parts, terms, loss, risk, instances or tokens, blown)
         del parts, loss
-        dirs = labels
         dots_used = "formed"
-    rows = [dict(term=labels[k], risk_set=rs, value=float(D[rs][k].sum())) for rs in RISK_SETS
-            for k in range(len(dirs))]
+    rows = [dict(term=lab, risk_set=rs, value=float(D[rs][k].sum())) for rs in RISK_SETS
+            for k, lab in enumerate(labels)]
     res = GEffect(totals=pd.DataFrame(rows), risks=R,
                   info=dict(objective=objective.name, risk=risk, hparams=dict(getattr(objective, "hparams", {})),
                             loss=loss_value, method=None, dots=dots_used))
@@ -410,17 +408,6 @@ def compute(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
     if was_training:
         model.train()
     return res
-
-
-
-def _risk_denominator(batch, risk):
-    """The normaliser of R over the whole batch (answer tokens for token_mean, rows for seq_sum)."""
-    if risk == "token_mean":
-        n = int((batch["labels"][:, 1:] != -100).sum())
-        if n == 0:
-            raise nll.EmptyBatchError("the retain batch has no answer tokens (every label is -100).")
-        return n
-    return batch["labels"].shape[0]
 
 
 def _row_chunks(batch, max_tokens):

@@ -138,26 +138,28 @@ def forward(model, batch: dict, hidden: bool = False, what: str = "batch") -> Fo
                    hidden_states=out.hidden_states if hidden else None, batch=b)
 
 
+def risk_normaliser(mask: torch.Tensor, reduction: str = "token_mean"):
+    """The denominator of R for a [B, T'] answer mask: N answer tokens (token_mean) or B instances (seq_sum).
+    A risk over a batch is Σ ℓ / this, so a batch's rows can be summed chunk by chunk with the whole batch's value."""
+    if reduction == "token_mean":
+        return mask.sum()
+    if reduction == "seq_sum":
+        return mask.shape[0]
+    raise ValueError(f"unknown risk reduction {reduction!r}; valid: {', '.join(RISK_REDUCTIONS)}")
+
+
 def risk_from(fwd: Forward, reduction: str = "token_mean") -> torch.Tensor:
     """The risk R (NLL) from a forward pass.
 
     token_mean: R = (1/N) Σ_b Σ_{t∈T_b} ℓ_bt   (HF ``outputs.loss``; official G-effect code)
     seq_sum:    R = (1/B) Σ_b S_θ(y_b)           (the paper's equations)
     """
-    if reduction == "token_mean":
-        return fwd.token_nll.sum() / fwd.n_tokens
-    if reduction == "seq_sum":
-        return fwd.token_nll.sum() / fwd.mask.shape[0]
-    raise ValueError(f"unknown risk reduction {reduction!r}; valid: {', '.join(RISK_REDUCTIONS)}")
+    return fwd.token_nll.sum() / risk_normaliser(fwd.mask, reduction)
 
 
 def risk_token_weights(fwd: Forward, reduction: str = "token_mean") -> torch.Tensor:
     """c_bt such that R = Σ_bt c_bt ℓ_bt (used to split a G-effect over tokens exactly)."""
-    if reduction == "token_mean":
-        return fwd.mask / fwd.n_tokens
-    if reduction == "seq_sum":
-        return fwd.mask / fwd.mask.shape[0]
-    raise ValueError(f"unknown risk reduction {reduction!r}; valid: {', '.join(RISK_REDUCTIONS)}")
+    return fwd.mask / risk_normaliser(fwd.mask, reduction)
 
 
 def risk(model, batch: dict, reduction: str = "token_mean") -> torch.Tensor:
@@ -183,7 +185,7 @@ def kl_ref_to_model(logits: torch.Tensor, ref_logprobs: torch.Tensor, weights: t
 
 
 __all__ = [
-    "Forward", "forward", "risk", "risk_from", "risk_token_weights", "check_batch", "check_finite",
+    "Forward", "forward", "risk", "risk_from", "risk_normaliser", "risk_token_weights", "check_batch", "check_finite",
     "EmptyBatchError", "NonFiniteError", "shifted_logp", "to_device", "model_device", "RISK_REDUCTIONS",
     "kl_ref_to_model", "F",
 ]

@@ -135,6 +135,10 @@ class Context:
         """Forget the cached forward passes (call after the model changed)."""
         self._fwd.clear()
 
+    def cached(self, which: str) -> bool:
+        """Has the forward pass on ``which`` been run (and kept) in this context?"""
+        return which in self._fwd
+
     def release(self, which: str) -> None:
         """Drop one cached forward pass (its logits and graph are freed once nothing else holds them)."""
         self._fwd.pop(which, None)
