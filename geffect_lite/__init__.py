@@ -1,5 +1,10 @@
 """geffect_lite — the G-effect of LLM unlearning objectives, computed live on a CPU.
 
+A teaching toolkit for Wang, Zhou, Zhou, Shin, Han, Weinberger, *Rethinking LLM Unlearning Objectives: A Gradient
+Perspective and Go Beyond*, ICLR 2025 (arXiv 2502.19301). The G-effect of an objective L_u on data D is
+e = ∇R(D;θ)ᵀ∇L_u(D_u;θ) (Definition 1); a step of size η changes R by ≈ −η·e, so we want e_u ≪ 0 on the forget
+set and e_r ≥ 0 on the retain set. The paper in our words: docs/paper.md.
+
 Python API in five lines::
 
     import geffect_lite as gl
@@ -8,65 +13,72 @@ Python API in five lines::
     ge = gl.geffect(model, "npo", forget, retain, ref=gl.reference_for(model, "npo", forget, retain))
     print(ge.e_u, ge.e_r); ge.group_table()
 
-Modules: ``data`` (TOFU-shaped data) · ``batching`` (tokenise + collate) · ``models`` (tiny, SmolLM2, any HF id) ·
-``nll`` (token log-probs, risk) · ``objectives`` (registry) · ``reference`` (θ_ref without a second model) ·
-``groups`` (layer groups) · ``geffect`` (the engine) · ``trajectory`` (unlearning runs) · ``metrics`` (TOFU
-evaluation) · ``claims`` (the paper's claims, checked live) · ``plots`` · ``widgets`` · ``cli``.
+Where each piece of the paper lives:
+
+=======================================  ===========================================================================
+paper                                    function
+=======================================  ===========================================================================
+Definition 1 (e_u, e_r, per layer)       ``gl.geffect`` → ``engine.definition.measure``
+the layer groups of Figs. 2–3            ``layers.group_names`` (thirds), ``layers.paper_layer`` ("middle")
+Eq. 1 (GA, inverse confidence 1/p)       ``objectives.ga.GA``, ``objectives.weights.weight_view``
+Eq. 2 (WGA)                              ``objectives.ga.WGA``
+Eqs. 3–4 (NPO and its weights)           ``objectives.npo.NPO`` (``.seq_weight``)
+Eq. 5 (PG-effect)                        ``engine.views.pg_effects``
+Eq. 6 (TNPO), WTNPO                      ``objectives.npo.TNPO``, ``objectives.npo.WTNPO``
+Eq. 7 (PO), IdkDPO                       ``objectives.po.PO``, ``objectives.po.IdkDPO``
+Eq. 8 (RMU)                              ``objectives.rmu.RMU``
+regularisers GD, KL, RR (Fig. 8)         ``objectives.regularisers``
+trajectories (Figs. 3–8), ΔR ≈ −η·e      ``gl.run`` → ``trajectory.run``
+the paper's claims, Table 1              ``paper`` (``gl.paper.scoreboard``, ``gl.paper.table1``)
+=======================================  ===========================================================================
 """
 from __future__ import annotations
 
+import importlib as _importlib
 import os as _os
 
 # Idle OpenMP threads must sleep, not spin: with spinning threads a busy 2-core machine runs torch ~50× slower.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
-from .config import cache_dir, fast_mode, offline, set_seed, setup_notebook  # noqa: F401
-from .data import load_data, load_tofu, synthetic  # noqa: F401
-from .batching import collate  # noqa: F401
-from .models import MODEL_NAMES, load_model  # noqa: F401
-from .nll import EmptyBatchError, NonFiniteError, forward, risk  # noqa: F401
-from .geffect import GEffect, compute  # noqa: F401  (loads the submodule first…)
-from .trajectory import Trajectory, run  # noqa: F401
-
-geffect = compute   # …so that this name stays the function, not the submodule
+from .batching import collate  # noqa: E402
+from .config import cache_dir, fast_mode, offline, set_seed, setup_notebook  # noqa: E402
+from .context import Context  # noqa: E402
+from .data import load_data, load_tofu, synthetic  # noqa: E402
+from .engine import GEffect, geffect, pg_effects  # noqa: E402
+from .models import MODEL_NAMES, load_model  # noqa: E402
+from .nll import EmptyBatchError, NonFiniteError, forward, risk  # noqa: E402
+from .objectives import (Objective, get_objective, list_objectives, register_objective,  # noqa: E402
+                         unregister_objective)
+from .reference import Reference, reference_for  # noqa: E402
+from .trajectory import Trajectory, run  # noqa: E402
 
 
 def batches(data, tok, forget_split: str = "forget05", n_forget=None, n_retain: int = 32, retain_split=None,
             max_length: int = 128):
     """(forget, retain) batches: the forget split (with refusal answers for PO) and the first ``n_retain`` pairs of
     the matching retain pool (never the held-out ``retain_eval``)."""
-    retain_split = retain_split or ("retain_pool_" + forget_split[-2:] if forget_split.startswith("forget")
-                                    else "retain_pool_05")
+    retain_split = retain_split or data.retain_pool_of(forget_split)
     f = collate(data.split(forget_split, n_forget), tok, idk=True, max_length=max_length)
     r = collate(data.split(retain_split, n_retain), tok, max_length=max_length)
     return f, r
 
 
-_SUBMODULES = ("bench", "claims", "metrics", "parity", "plots", "train", "widgets", "groups", "reference",
-               "objectives", "batching", "data", "models", "config", "cli")
+# Loaded on first access, on purpose: they pull in matplotlib, ipywidgets, scipy or rouge-score, which a script that
+# only computes G-effects does not need (``import geffect_lite`` stays under a second after torch).
+_LAZY = ("plots", "widgets", "metrics", "paper", "bench", "cli", "protocol")
 
 
-def __getattr__(name):  # lazy: keep `import geffect_lite` light
-    if name in _SUBMODULES:
-        import importlib
-        return importlib.import_module(f".{name}", __name__)
-    if name in ("get_objective", "list_objectives", "register_objective", "OBJECTIVES", "Objective", "Context"):
-        from . import objectives
-        return getattr(objectives, name)
-    if name == "Reference":
-        from .reference import Reference
-        return Reference
+def __getattr__(name):
+    if name in _LAZY:
+        return _importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'geffect_lite' has no attribute {name!r}")
 
 
-def reference_for(model, objective, forget, retain=None, keep_model: bool = False):
-    """A Reference (θ_ref = the model *now*) caching exactly what ``objective`` needs on these batches."""
-    from .objectives import Objective, get_objective
-    from .reference import Reference
-    obj = get_objective(objective) if isinstance(objective, str) else objective
-    req = obj.ref_requirements(model)
-    bs = [b for b in (forget, retain) if b is not None]
-    return Reference.from_model(model, bs, full_logprobs=req.get("full_logprobs", False),
-                                hidden_layers=tuple(req.get("hidden_layers", ()) or ()), keep_model=keep_model)
+__all__ = [
+    "geffect", "run", "load_model", "load_data", "batches", "reference_for", "collate", "forward", "risk",
+    "get_objective", "list_objectives", "register_objective", "unregister_objective", "Objective", "Context",
+    "GEffect", "Trajectory", "Reference", "pg_effects", "setup_notebook", "fast_mode", "set_seed", "offline",
+    "cache_dir", "load_tofu", "synthetic", "MODEL_NAMES", "EmptyBatchError", "NonFiniteError", "__version__",
+]

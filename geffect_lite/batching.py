@@ -120,12 +120,6 @@ def answer_tokens(batch: dict, tok) -> List[List[str]]:
     return out
 
 
-def iterate(rows: List[dict], tok, batch_size: int, **kw):
-    """Yield consecutive batches of ``batch_size`` rows."""
-    for s in range(0, len(rows), batch_size):
-        yield collate(rows[s: s + batch_size], tok, **kw)
-
-
 def select(batch: dict, index) -> dict:
     """Sub-batch of the instances in ``index`` (list of ints or a slice)."""
     if isinstance(index, int):

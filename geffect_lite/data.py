@@ -1,6 +1,6 @@
 """TOFU-shaped data: a synthetic set of fictitious authors built from a seed, and a loader for the real TOFU.
 
-TOFU (Maini et al. 2024; ``paper.md`` §6.1) holds question–answer pairs about fictitious authors, split into
+TOFU (Maini et al. 2024, arXiv 2401.06121) holds question–answer pairs about fictitious authors, split into
 ``forget01/05/10`` (1/5/10 % of the authors) and ``retain99/95/90``, with paraphrased and perturbed (false)
 answers for the truth ratio, and two utility sets ("real authors", "world facts"). This module builds the same
 structure deterministically from ``seed`` so that everything runs offline:
@@ -244,6 +244,14 @@ class TofuData:
 
     __getitem__ = split
 
+    def retain_pool_of(self, forget_split: str) -> str:
+        """The retain pool matching a forget split (``forget05`` → ``retain_pool_05``; never ``retain_eval``)."""
+        name = "retain_pool_" + forget_split[-2:] if forget_split.startswith("forget") else "retain_pool_05"
+        if name not in self.splits:
+            raise KeyError(f"no retain pool {name!r} for forget split {forget_split!r}; forget splits: "
+                           f"{', '.join(k for k in self.names if k.startswith('forget'))}")
+        return name
+
     def to_frame(self, name: str):
         import pandas as pd
         return pd.DataFrame(self.split(name))
@@ -362,10 +370,3 @@ def load_data(name: str = "synthetic", **kw) -> TofuData:
     if name == "tofu":
         return load_tofu(**kw)
     raise KeyError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
-
-
-def save_rows(rows: List[dict], path: str) -> None:
-    """Write rows as JSON lines (TOFU's file format)."""
-    with open(path, "w") as f:
-        for r in rows:
-            f.write(json.dumps(r) + "\n")

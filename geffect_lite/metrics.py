@@ -161,7 +161,7 @@ class _Scorer:
 
     def generate(self, questions: Sequence[str], max_new_tokens: int) -> List[str]:
         """Greedy answers (``train.greedy_answers``), cached per question; one call for all splits is fastest."""
-        from .train import greedy_answers
+        from .models.train import greedy_answers
         todo = sorted({q for q in questions if (q, max_new_tokens) not in self.gen_cache}, key=len)
         if todo:
             was = self.model.training

@@ -1,8 +1,8 @@
 """Token log-likelihoods, answer masks and the risk R — the quantities every other module builds on.
 
-Conventions (see ``objectives.md`` §0 of the reference notes):
+Conventions (docs/paper.md, "The setting"):
 
-* A **batch** is a plain dict of tensors produced by :func:`geffect_lite.data.collate`:
+* A **batch** is a plain dict of tensors produced by :func:`geffect_lite.batching.collate`:
   ``input_ids`` [B, T], ``attention_mask`` [B, T], ``labels`` [B, T] (−100 on question and padding
   tokens), ``ids`` (list of instance ids) and, for forget batches, optionally ``idk`` — a nested batch
   holding a refusal answer to the same questions (PO / IdkDPO).
@@ -10,7 +10,7 @@ Conventions (see ``objectives.md`` §0 of the reference notes):
   log p_θ(y_{b,t} | x_b, y_{b,<t}) and ``mask[b, t]`` is 1 on answer positions T_b.
 * The **risk** is the NLL. ``reduction="token_mean"`` is Hugging Face's ``outputs.loss`` and the official
   G-effect code's choice (1/N Σ_b Σ_t ℓ_bt, pooled over the batch); ``reduction="seq_sum"`` is the
-  paper's equations (1/B Σ_b S_b with S_b the sequence NLL).
+  paper's equations (1/B Σ_b S_b with S_b the sequence NLL; Eqs. 1–6 sum over a sequence's tokens).
 """
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Optional
 
 import torch
-import torch.nn.functional as F
 
 RISK_REDUCTIONS = ("token_mean", "seq_sum")
 
@@ -74,7 +73,7 @@ def check_batch(batch: dict, what: str = "batch") -> None:
     """Raise a clear error for an empty or fully masked batch."""
     if not isinstance(batch, dict) or "input_ids" not in batch or "labels" not in batch:
         raise TypeError(f"{what} must be a dict with 'input_ids', 'attention_mask' and 'labels' "
-                        "(build it with geffect_lite.data.collate).")
+                        "(build it with geffect_lite.batching.collate).")
     if batch["input_ids"].numel() == 0 or batch["input_ids"].shape[0] == 0:
         raise EmptyBatchError(f"{what} is empty (0 instances). Pass at least one question–answer pair.")
     if not bool((batch["labels"][:, 1:] != -100).any()):
@@ -157,22 +156,17 @@ def risk_from(fwd: Forward, reduction: str = "token_mean") -> torch.Tensor:
     return fwd.token_nll.sum() / risk_normaliser(fwd.mask, reduction)
 
 
-def risk_token_weights(fwd: Forward, reduction: str = "token_mean") -> torch.Tensor:
-    """c_bt such that R = Σ_bt c_bt ℓ_bt (used to split a G-effect over tokens exactly)."""
-    return fwd.mask / risk_normaliser(fwd.mask, reduction)
-
-
 def risk(model, batch: dict, reduction: str = "token_mean") -> torch.Tensor:
     """R(batch; θ), differentiable."""
     return risk_from(forward(model, batch), reduction)
 
 
 def check_finite(x: torch.Tensor, what: str) -> torch.Tensor:
+    """``x`` unchanged, or NonFiniteError naming ``what`` (say which objective and which quantity)."""
     if not torch.isfinite(x).all():
         raise NonFiniteError(
-            f"{what} is not finite (NaN or inf). This usually means unlearning blew up (e.g. gradient ascent "
-            "drove a probability to 0). Lower the learning rate or the number of steps, or use a bounded "
-            "objective (WGA, NPO)."
+            f"{what} is not finite (NaN or inf): unlearning has blown up — the parameters grew until a probability, "
+            "a logit or a hidden state overflowed. Lower the learning rate or the number of steps."
         )
     return x
 
@@ -185,7 +179,7 @@ def kl_ref_to_model(logits: torch.Tensor, ref_logprobs: torch.Tensor, weights: t
 
 
 __all__ = [
-    "Forward", "forward", "risk", "risk_from", "risk_normaliser", "risk_token_weights", "check_batch", "check_finite",
+    "Forward", "forward", "risk", "risk_from", "risk_normaliser", "check_batch", "check_compatible", "check_finite",
     "EmptyBatchError", "NonFiniteError", "shifted_logp", "to_device", "model_device", "RISK_REDUCTIONS",
-    "kl_ref_to_model", "F",
+    "kl_ref_to_model",
 ]

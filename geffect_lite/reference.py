@@ -19,8 +19,8 @@ batch of 4 sequences × 40 positions is 4·40·49,152·4 bytes ≈ 31 MB; for th
 guards against that, and ``keep_model=True`` keeps a frozen deep copy instead (doubling model memory, as the
 official code does) and computes anything that is not cached on demand.
 
-Everything is computed under ``torch.no_grad``, detached and cloned, so it is a constant for autograd
-(objectives.md: "Detached: reference log-probabilities").
+Everything is computed under ``torch.no_grad``, detached and cloned, so it is a constant for autograd (every
+objective treats θ_ref's quantities as detached). :func:`reference_for` is the one builder every caller uses.
 """
 from __future__ import annotations
 
@@ -31,6 +31,8 @@ from typing import Dict, Iterable, Optional, Sequence, Union
 import torch
 
 from . import nll
+from .layers import paper_layer
+from .objectives import get_objective
 
 
 def fingerprint(batch: dict) -> str:
@@ -70,6 +72,10 @@ def _describe_batch(batch: dict) -> str:
         shown = ", ".join(map(str, ids[:4])) + (", …" if len(ids) > 4 else "")
         return f"batch of shape {shape} with ids [{shown}]"
     return f"batch of shape {shape}"
+
+
+class CacheTooLarge(ValueError, MemoryError):
+    """The θ_ref cache would exceed ``max_bytes`` (a ValueError for callers, a MemoryError for the auto fallback)."""
 
 
 class Reference:
@@ -133,7 +139,7 @@ class Reference:
 
         need = ref._estimate_bytes(model, todo, keep_model)
         if need > max_bytes:
-            raise ValueError(
+            raise CacheTooLarge(
                 f"the θ_ref cache would need {need:,} bytes ({need / 2**20:.1f} MiB) for {len(todo)} batches "
                 f"(full_logprobs={ref.full}, hidden_layers={layers}), more than max_bytes={max_bytes:,}. Pass "
                 "fewer batches, drop full_logprobs (only KL and UNDIAL need it), raise max_bytes, or use "
@@ -155,14 +161,6 @@ class Reference:
                 p.requires_grad_(False)
             ref.model = m
         return ref
-
-    @classmethod
-    def for_objective(cls, objective, model, batches, keep_model: bool = False,
-                      max_bytes: int = 2 ** 30) -> "Reference":
-        """Build exactly what ``objective`` needs (full log-probs for KL/UNDIAL, hidden states for RR)."""
-        req = objective.ref_requirements(model)
-        return cls.from_model(model, batches, full_logprobs=req["full_logprobs"],
-                              hidden_layers=req["hidden_layers"], keep_model=keep_model, max_bytes=max_bytes)
 
     # ------------------------------------------------------------------------------------------------------
     def _estimate_bytes(self, model, todo, keep_model) -> int:
@@ -265,4 +263,41 @@ class Reference:
                 f"{d['total_bytes'] / 2**20:.2f} MiB)")
 
 
-__all__ = ["Reference", "fingerprint"]
+def _flatten(batches) -> list:
+    out = []
+    for b in batches:
+        if b is None:
+            continue
+        if isinstance(b, dict):
+            out.append(b)
+        elif isinstance(b, (list, tuple)):
+            out += _flatten(b)
+        else:
+            raise TypeError(f"expected batches (dicts from collate), lists of them or (forget, retain) pairs; got "
+                            f"{type(b).__name__}")
+    return list({id(b): b for b in out}.values())
+
+
+def reference_for(model, objective, *batches, keep_model: Optional[bool] = None,
+                  max_bytes: int = 2 ** 30) -> Reference:
+    """θ_ref — the model *as it is now* — caching what ``objective`` needs on ``batches`` (forget and retain
+    batches, or a whole mini-batch plan of (forget, retain) pairs). ``objective=None`` caches what any objective
+    may need (full log-probs and the middle layer's hidden states). ``keep_model``: keep a frozen copy instead of
+    the cache (None: only when the cache would exceed ``max_bytes``, e.g. KL over SmolLM2's 49k-token vocabulary)."""
+    if objective is None:
+        req = dict(full_logprobs=True, hidden_layers=(paper_layer(model),))
+    else:
+        req = get_objective(objective).ref_requirements(model)
+    bs = _flatten(batches)
+    if not bs:
+        raise ValueError("reference_for needs at least one batch (the forget batch, and the retain batch)")
+    kw = dict(full_logprobs=req["full_logprobs"], hidden_layers=tuple(req["hidden_layers"] or ()))
+    if keep_model is None:
+        try:
+            return Reference.from_model(model, bs, max_bytes=max_bytes, **kw)
+        except CacheTooLarge:
+            keep_model = True
+    return Reference.from_model(model, bs, keep_model=keep_model, max_bytes=max_bytes, **kw)
+
+
+__all__ = ["Reference", "fingerprint", "reference_for"]

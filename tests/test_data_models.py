@@ -11,8 +11,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import geffect_lite as gl  # noqa: E402
 from geffect_lite import data as D  # noqa: E402
 from geffect_lite.batching import answer_mask, collate, select  # noqa: E402
-from geffect_lite.models import ModelNotFoundError, _valid_cached, load_model  # noqa: E402
-from geffect_lite.train import exact_match, token_accuracy, train_qa  # noqa: E402
+from geffect_lite.models import ModelNotFoundError, load_model  # noqa: E402
+from geffect_lite.models.smollm2 import _valid_cached  # noqa: E402
+from geffect_lite.models.train import exact_match, token_accuracy, train_qa  # noqa: E402
 
 SCHEMA = ("question", "answer", "paraphrased_question", "paraphrased_answer", "perturbed_answer")
 

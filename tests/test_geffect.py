@@ -12,9 +12,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import geffect_lite as gl  # noqa: E402
 from geffect_lite import nll  # noqa: E402
-from geffect_lite.geffect import (compute, finite_difference, named_params, objective_gradient,  # noqa: E402
-                                  second_directional)
-from geffect_lite.groups import UnsupportedModelError, group_names  # noqa: E402
+from geffect_lite.engine import (finite_difference, named_params, objective_gradient,  # noqa: E402
+                                 second_directional)
+from geffect_lite.engine import geffect as compute  # noqa: E402
+from geffect_lite.layers import UnsupportedModelError, group_names  # noqa: E402
 from geffect_lite.objectives import Context, get_objective, register_objective  # noqa: E402
 from geffect_lite.trajectory import run  # noqa: E402
 
@@ -42,11 +43,11 @@ def setup():
     return m, tok, forget, retain
 
 
-def _plain_dot(model, obj, forget, retain, ref=None, which="unlearn", risk="token_mean"):
+def _plain_dot(model, obj, forget, retain, ref=None, which="forget", risk="token_mean"):
     """Independent route: two full gradients by torch.autograd.grad and one dot product."""
     _, params = named_params(model)
     g_obj = torch.autograd.grad(obj.loss(Context(model, forget, retain, ref)), params, allow_unused=True)
-    b = forget if which == "unlearn" else retain
+    b = forget if which == "forget" else retain
     g_r = torch.autograd.grad(nll.risk(model, b, risk), params, allow_unused=True)
     return float(sum((a * c).sum() for a, c in zip(g_obj, g_r) if a is not None and c is not None))
 
@@ -58,7 +59,7 @@ def test_total_equals_plain_autograd(setup, objective, risk):
     obj = get_objective(objective)
     ref = gl.reference_for(m, obj, forget, retain)
     ge = compute(m, obj, forget, retain, ref, risk=risk)
-    for rs in ("unlearn", "retain"):
+    for rs in ("forget", "retain"):
         want = _plain_dot(m, obj, forget, retain, ref, rs, risk)
         got = ge.value(rs)
         assert got == pytest.approx(want, rel=1e-5, abs=1e-12), (objective, rs)
@@ -70,7 +71,7 @@ def test_total_equals_finite_difference(setup):
     g = objective_gradient(m, obj, forget, retain)
     norm = float(torch.sqrt(sum((x ** 2).sum() for x in g if x is not None)))
     ge = compute(m, obj, forget, retain)
-    for rs, b in (("unlearn", forget), ("retain", retain)):
+    for rs, b in (("forget", forget), ("retain", retain)):
         fd = finite_difference(m, g, b, h=1e-4 / norm)
         assert fd == pytest.approx(ge.value(rs), rel=1e-3)
 
@@ -88,7 +89,7 @@ def test_groups_sum_to_total_and_rmu_locality(setup):
     m, tok, forget, retain = setup
     ge = compute(m, get_objective("rmu", layer=2), forget, retain)
     for scheme in ("block", "paper"):
-        for rs in ("unlearn", "retain"):
+        for rs in ("forget", "retain"):
             g = ge.groups[(ge.groups.scheme == scheme) & (ge.groups.risk_set == rs) & (ge.groups.term == "objective")]
             assert g.value.sum() == pytest.approx(ge.value(rs), rel=1e-10, abs=1e-14)
     blk = ge.groups[(ge.groups.scheme == "block") & (ge.groups.term == "objective")]
@@ -104,7 +105,7 @@ def test_instances_and_tokens_sum_to_total(setup, objective):
     obj = get_objective(objective)
     ref = gl.reference_for(m, obj, forget, retain)
     ge = compute(m, obj, forget, retain, ref, instances=True, tokens=True, tokenizer=tok)
-    for rs in ("unlearn", "retain"):
+    for rs in ("forget", "retain"):
         total = ge.value(rs)
         moved = ge.instances[(ge.instances.risk_set == rs) & (ge.instances.view == "moved")]
         # forward mode vs reverse mode: equal in exact arithmetic; HF's RMSNorm computes in fp32 even in an fp64
@@ -138,7 +139,7 @@ def test_npo_contribution_is_weight_times_pg_effect(setup):
         gb = torch.autograd.grad(f.seq_logp[b], params)
         pg = float(sum((x * y).sum() for x, y in zip(gR, gb)))
         wb = float(W[b][W[b] != 0][0])
-        got = ge.instances[(ge.instances.risk_set == "unlearn") & (ge.instances.view == "contribution")
+        got = ge.instances[(ge.instances.risk_set == "forget") & (ge.instances.view == "contribution")
                            & (ge.instances.instance == b)].value.iloc[0]
         assert got == pytest.approx(wb * pg, rel=1e-6)
 
@@ -165,7 +166,7 @@ def test_architectures(arch):
     ge = compute(m, obj, forget, retain, instances=True, method="jvp")
     assert ge.e_u == pytest.approx(_plain_dot(m, obj, forget, retain), rel=1e-6)
     assert ge.e_r == pytest.approx(_plain_dot(m, obj, forget, retain, which="retain"), rel=1e-6)
-    inst = ge.instances[(ge.instances.view == "moved") & (ge.instances.risk_set == "unlearn")]
+    inst = ge.instances[(ge.instances.view == "moved") & (ge.instances.risk_set == "forget")]
     assert inst.share.sum() == pytest.approx(ge.e_u, rel=1e-6)
     tied = any(n.startswith("embed+lm") for n in names.values())
     assert tied == bool(getattr(m.config, "tie_word_embeddings", False))
@@ -286,14 +287,14 @@ def test_bad_inputs(setup):
 
 def test_parity_mode(setup):
     """Official-code parity: one micro-batch = the plain G-effect; two = the dot product of EMA'd gradients."""
-    from geffect_lite.parity import parity
+    from geffect_lite.paper.parity import parity
     m, tok, forget, retain = setup
     data = gl.load_data()
     f_rows, r_rows = data.split("forget05")[:4], data.split("retain_pool_05")[:4]
     prints, summ = parity(m, "ga", f_rows, r_rows, tok, micro_batch=4, first_print=1)
     fb = gl.collate(f_rows, tok, idk=True)
     e_u = compute(m, "ga", fb, retain, groups=False).e_u
-    tot = prints[(prints.group == "total") & (prints.risk_set == "unlearn")].value.iloc[0]
+    tot = prints[(prints.group == "total") & (prints.risk_set == "forget")].value.iloc[0]
     assert tot == pytest.approx(e_u, rel=1e-10)
     assert set(prints.group) >= {"embed", "module1", "lm", "total"}
     # two micro-batches of 2: ⟨0.6 g1 + 0.4 g2, 0.6 u1 + 0.4 u2⟩ (printed at call 2)
@@ -305,7 +306,7 @@ def test_parity_mode(setup):
         gs.append(torch.autograd.grad(-nll.risk(m, b), params))
     ema_g = [0.6 * a + 0.4 * b for a, b in zip(*gs)]
     want = -float(sum((x * x).sum() for x in ema_g))   # GA: ḡ_u = −ḡ_obj
-    got = prints2[(prints2.group == "total") & (prints2.risk_set == "unlearn")].value.iloc[0]
+    got = prints2[(prints2.group == "total") & (prints2.risk_set == "forget")].value.iloc[0]
     assert got == pytest.approx(want, rel=1e-10)
 
 
@@ -332,7 +333,7 @@ class _Toy(torch.nn.Module):
 
 
 def test_ghost_dots_equal_autograd_on_every_use_pattern():
-    from geffect_lite import ghost
+    from geffect_lite.engine import ghost
     torch.manual_seed(0)
     m = _Toy().double()
     with torch.no_grad():   # a trained padding row is not zero (nn.Embedding starts it at 0)
@@ -364,7 +365,7 @@ def test_ghost_route_equals_formed_route_and_autograd(setup, objective):
     ka = a.groups.set_index(["term", "risk_set", "scheme", "group"]).value
     kb = b.groups.set_index(["term", "risk_set", "scheme", "group"]).value.loc[ka.index]
     assert (ka - kb).abs().max() <= 1e-10 * kb.abs().max()
-    for rs in ("unlearn", "retain"):
+    for rs in ("forget", "retain"):
         assert a.value(rs) == pytest.approx(_plain_dot(m, obj, forget, retain, ref, rs), rel=1e-6, abs=1e-12)
 
 
@@ -375,7 +376,7 @@ def test_ghost_route_architectures(arch):
     obj = get_objective("ga+gd")
     ge = compute(m, obj, forget, retain, dots="ghost")
     assert not ge.info["dots"].startswith("ghost (0/")
-    for rs in ("unlearn", "retain"):
+    for rs in ("forget", "retain"):
         assert ge.value(rs) == pytest.approx(_plain_dot(m, obj, forget, retain, which=rs), rel=1e-6)
 
 

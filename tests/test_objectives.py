@@ -20,7 +20,8 @@ from geffect_lite.models import TINY_DIR, load_model
 from geffect_lite.nll import EmptyBatchError, NonFiniteError
 from geffect_lite.objectives import (GA, NPO, OBJECTIVES, WGA, Context, Regularised, get_objective,
                                      list_objectives, npo_loss, register_objective, unregister_objective)
-from geffect_lite.reference import Reference
+from geffect_lite.layers import paper_layer
+from geffect_lite.reference import Reference, reference_for
 
 HAS_TINY = (TINY_DIR / "model.safetensors").exists()
 MODELS = ["random-llama",
@@ -58,7 +59,7 @@ def _setup(name, forget_rows, retain_rows):
             p.requires_grad_(True)
         S.model1 = _perturbed(S.model0)
         S.n_layers = S.model0.config.num_hidden_layers
-        S.mid = S.n_layers // 2
+        S.mid = paper_layer(S.model0)
         S.forget = collate(forget_rows, tok, idk=True)
         S.retain = collate(retain_rows, tok)
         S.ref = Reference.from_model(S.model0, [S.forget, S.retain], full_logprobs=True, hidden_layers=(S.mid,))
@@ -243,12 +244,12 @@ def test_kl_and_rr_vanish_at_reference(S, reg):
     base = "rmu" if reg == "rr" else "ga"
     obj = get_objective(f"{base}+{reg}")
     assert obj.needs_ref and obj.needs_retain
-    r0 = obj.parts(ctx0(S))["reg"]
+    r0 = obj.terms(ctx0(S))[reg]
     assert abs(val(r0)) < 1e-14
     g0 = flat_grad(S.model0, r0)
     g_ref_scale = flat_grad(S.model0, GA().loss(ctx0(S)))
     assert val(g0.norm()) <= 1e-12 * val(g_ref_scale.norm())
-    r1 = obj.parts(ctx1(S))["reg"]
+    r1 = obj.terms(ctx1(S))[reg]
     assert val(r1) > 1e-8
     assert val(flat_grad(S.model1, r1).norm()) > 0
 
@@ -298,7 +299,8 @@ def test_rmu_layer_validation_and_target(R):
     assert abs(val(unit.norm()) - 3.0) < 1e-12
     obj = get_objective("rmu")
     obj.loss(ctx1(R))
-    assert obj.hparams["layer"] == R.n_layers // 2 and obj.hidden_layers == (R.n_layers // 2,)
+    mid = paper_layer(R.model0)          # the middle third's last hidden state: 4 of 6 (tiny), 2 of 4
+    assert obj.hparams["layer"] == mid and obj.hidden_layers == (mid,)
 
 
 def test_po_with_original_answer_is_the_forget_risk(S):
@@ -492,10 +494,11 @@ def test_terms_sum_to_forget_part_and_views(R):
         for name in ALL:
             obj = get_objective(name)
             c = ctx1(R)
-            parts = obj.parts(c)
-            assert set(parts) == ({"forget", "reg"} if "+" in name or name in ("gd", "kl") else {"forget"})
+            parts = obj.terms(c)
+            regs = {name.split("+")[-1]} if "+" in name else ({name} if name in ("gd", "kl") else set())
+            assert set(parts) == {"forget"} | regs
             fp = val(parts["forget"])
-            ft, tt = obj.forget_terms(c), obj.token_terms(c)
+            ft, tt = obj.instance_terms(c), obj.token_terms(c)
             assert ft is not None and ft.shape == (3,), name
             assert abs(val(ft.sum()) - fp) <= 1e-12 * (1 + abs(fp)), name
             if tt is not None:
@@ -531,9 +534,11 @@ def test_registry_listing_and_aliases():
     for col in ("name", "equation", "needs_ref", "needs_retain", "hparams"):
         assert col in df
     names = set(df["name"])
-    for n in ("ga", "gd", "npo", "po", "idk", "rmu", "wga", "tnpo", "wtnpo", "idkdpo", "simnpo", "undial", "satimp",
-              "kl"):
+    for n in ("ga", "gd", "npo", "po", "rmu", "wga", "tnpo", "wtnpo", "idkdpo", "simnpo", "undial", "satimp", "kl"):
         assert n in names and n in OBJECTIVES
+    for alias in ("idk", "ga+gd", "ga+kl"):
+        assert df.set_index("name").loc[alias, "kind"] == "alias"
+    assert (df[df.kind == "objective"].weight != "").all() and df[df.kind == "objective"].notebook.notna().all()
     assert type(get_objective("idk")) is type(get_objective("po"))
     assert get_objective("ga+gd").name == "gd" and get_objective("ga+kl").name == "kl"
     assert get_objective("NPO+KL").name == "npo+kl"
@@ -554,13 +559,13 @@ def test_user_objective_works_and_composes(R):
         obj = get_objective("test-user-ga")
         c = ctx1(R)
         assert abs(val(obj.loss(c)) - val(GA().loss(c))) < 1e-15
-        assert torch.allclose(obj.forget_terms(c), GA().forget_terms(c))
+        assert torch.allclose(obj.instance_terms(c), GA().instance_terms(c))
         both = get_objective("test-user-ga+kl", lam=2.0)
         assert both.needs_ref and both.needs_retain
         c = ctx1(R)
-        parts = both.parts(c)
-        assert abs(val(parts["reg"]) - 2 * val(get_objective("ga+kl").parts(ctx1(R))["reg"])) < 1e-14
-        assert val(parts["reg"]) > 0
+        parts = both.terms(c)
+        assert abs(val(parts["kl"]) - 2 * val(get_objective("ga+kl").terms(ctx1(R))["kl"])) < 1e-14
+        assert val(parts["kl"]) > 0
         assert_close(flat_grad(R.model1, parts["forget"]), flat_grad(R.model1, GA().loss(ctx1(R))), 1e-12, "user")
         assert abs(val(get_objective("test-user-npo").loss(ctx1(R))) - val(NPO(beta=1.0).loss(ctx1(R)))) < 1e-13
         with pytest.raises(ValueError, match="θ_ref"):
@@ -611,13 +616,19 @@ def test_bad_names_and_hyperparameters():
         get_objective("rmu", target="sphere")
     with pytest.raises(ValueError, match="kl_positions"):
         get_objective("ga+kl", kl_positions="some")
-    with pytest.raises(ValueError):
-        get_objective("gd+kl")
+    both = get_objective("gd+kl", lam_gd=2.0)                # = ga+gd+kl: one λ per regulariser
+    assert both.name == "ga+gd+kl" and both.hparams["lam_gd"] == 2.0 and both.hparams["lam_kl"] == 1.0
+    with pytest.raises(TypeError, match="lam_gd, lam_kl"):
+        get_objective("ga+gd+kl", lam=2.0)
+    with pytest.raises(KeyError, match="at most once"):
+        get_objective("ga+kl+kl")
+    with pytest.raises(KeyError, match="valid names"):
+        get_objective("ga+kl+foo")
 
 
 def test_missing_reference_retain_idk(R):
     for name in ("npo", "tnpo", "wtnpo", "idkdpo", "undial"):
-        with pytest.raises(ValueError, match=rf"{name}.*Reference\.from_model"):
+        with pytest.raises(ValueError, match=rf"{name}.*reference_for"):
             get_objective(name).loss(Context(R.model1, R.forget, R.retain))
     with pytest.raises(ValueError, match="ga\\+kl|kl"):
         get_objective("ga+kl").loss(Context(R.model1, R.forget, R.retain))
@@ -673,9 +684,9 @@ def test_reference_cache_and_lookups(R):
         Reference.from_model(R.model0, [R.forget, R.retain], full_logprobs=True, max_bytes=10_000)
     with pytest.raises(ValueError, match="hidden_layers"):
         Reference.from_model(R.model0, R.retain, hidden_layers=(R.n_layers + 1,))
-    req = Reference.for_objective(get_objective("rmu+rr"), R.model0, [R.forget, R.retain]).describe()
+    req = reference_for(R.model0, get_objective("rmu+rr"), R.forget, R.retain).describe()
     assert req["hidden_layers"] == (R.mid,) and not req["full_logprobs"]
-    assert Reference.for_objective(get_objective("npo+kl"), R.model0, R.retain).describe()["full_logprobs"]
+    assert reference_for(R.model0, get_objective("npo+kl"), R.retain).describe()["full_logprobs"]
 
 
 def test_reference_keep_model(R):
@@ -690,7 +701,7 @@ def test_reference_keep_model(R):
     assert torch.equal(ref.logp(R.retain), expect.logp)                      # computed on demand
     assert torch.allclose(ref.full_logprobs(R.forget), ref.full_logprobs(R.forget))
     assert torch.equal(ref.hidden(R.retain, 1), expect.hidden_states[1])
-    assert val(get_objective("ga+kl").parts(Context(R.model0, R.forget, R.retain, ref))["reg"]) == 0.0
+    assert val(get_objective("ga+kl").terms(Context(R.model0, R.forget, R.retain, ref))["kl"]) == 0.0
 
 
 def test_context_caching_and_hidden_recompute(R):

@@ -76,7 +76,7 @@ def test_view_every_objective_group_and_step(explorer, objective, group):
     for step in step_positions():
         fig, at = explorer.view(objective, value, group, step, show=False)
         assert fig is not None
-        assert set(at) == {"unlearn", "retain"}, (objective, group, step, at)
+        assert set(at) == {"forget", "retain"}, (objective, group, step, at)
         assert all(math.isfinite(v) for v in at.values()), (objective, group, step, at)
         views[step] = at
     assert views[STEPS] == views[STEPS - 1]          # one past the end clamps to the last recorded step
@@ -90,7 +90,7 @@ def test_values_tables_are_tidy_and_groups_add_up(explorer, objective):
     total = explorer.values(objective, value, "total")
     assert list(total.columns) == ["step", "risk_set", "value"]
     assert sorted(total.step.unique()) == list(range(STEPS))
-    assert set(total.risk_set) == {"unlearn", "retain"}
+    assert set(total.risk_set) == {"forget", "retain"}
     parts = [explorer.values(objective, value, g) for g in PAPER_GROUPS]
     if explorer.model.get_output_embeddings() is not None and \
             explorer.model.get_output_embeddings().weight is explorer.model.get_input_embeddings().weight:

@@ -1,4 +1,5 @@
-"""Parity mode: G-effects computed the way the official code does (``paper.md`` §4), to compare knowingly.
+"""Parity mode: G-effects computed the way the official code does (docs/paper.md, "The official code's choices"),
+to compare knowingly.
 
 The official pass (``dataloader_ge.py``) walks the forget set in micro-batches of 4 QA pairs, each paired with 4
 random retain pairs, and per micro-batch takes three separate gradients — g_u = ∇NLL(forget), g_obj = ∇L_u(forget),
@@ -8,13 +9,12 @@ e_u = ⟨ḡ_obj, ḡ_u⟩ and e_r = ⟨ḡ_obj, ḡ_r⟩ per bucket: ``embed``,
 ``module3`` (blocks ≥ 20 and the final norm) and ``lm``. How the paper turns the prints of one checkpoint into one
 plotted value is unknown, so every print is returned, with their mean and the last one.
 
-Differences from :func:`geffect_lite.geffect.compute` that a reader must keep in mind:
+Differences from :func:`geffect_lite.geffect` that a reader must keep in mind:
 
-* the dot product of EMAs is **not** the EMA of dot products (``objectives.md`` identity 21), and neither is the
-  full-batch G-effect; with one micro-batch all three coincide (tested);
+* the dot product of EMAs is **not** the EMA of dot products, and neither is the full-batch G-effect; with one micro-batch all three coincide (tested);
 * the official code works in bf16 on a GPU; this runs in the model's dtype (fp32);
 * the buckets are fixed for 32-block Llama-2-7B; for a 6-block model everything lands in ``module1``. Use
-  ``groups.group_names(model, "official")`` to see the mapping.
+  ``layers.group_names(model, "official")`` to see the mapping.
 """
 from __future__ import annotations
 
@@ -23,10 +23,16 @@ from typing import List, Optional
 
 import torch
 
-from . import nll
-from .batching import collate
-from .geffect import _dot, _resolve_objective, named_params
-from .groups import group_names
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .. import nll
+from ..batching import collate
+from ..context import Context
+from ..engine.compute import resolve_objective
+from ..engine.dots import dot, named_params
+from ..layers import group_names
+from ..reference import reference_for
 
 EMA = (0.6, 0.4)
 OFFICIAL_NAMES = {"embed": "embed", "embed+lm (tied)": "embed", "shallow": "module1", "middle": "module2",
@@ -41,10 +47,7 @@ def parity(model, objective, forget_rows: List[dict], retain_rows: List[dict], t
     ``ref``: a Reference covering the micro-batches (for NPO-family objectives), or ``"auto"`` to build one from
     the current model (i.e. θ is θ_ref, the step-0 checkpoint).
     """
-    import pandas as pd
-    from tqdm.auto import tqdm
-    from .objectives import Context
-    obj = _resolve_objective(objective)
+    obj = resolve_objective(objective)
     if not forget_rows or not retain_rows:
         raise ValueError("parity needs non-empty forget_rows and retain_rows")
     rng = random.Random(seed)
@@ -60,10 +63,7 @@ def parity(model, objective, forget_rows: List[dict], retain_rows: List[dict], t
         if ref is None:
             raise ValueError(f"objective {obj.name!r} needs θ_ref: pass ref='auto' (θ_ref = the current model) or "
                              "a Reference covering the micro-batches")
-        from .reference import Reference
-        req = obj.ref_requirements(model)
-        ref = Reference.from_model(model, [b for fr in mbs for b in fr], full_logprobs=req.get("full_logprobs", False),
-                                   hidden_layers=tuple(req.get("hidden_layers", ()) or ()))
+        ref = reference_for(model, obj, mbs)
     avg = {"u": None, "obj": None, "r": None}
     rows, n_print = [], 0
     a, b = ema
@@ -77,10 +77,10 @@ def parity(model, objective, forget_rows: List[dict], retain_rows: List[dict], t
             avg[k] = gk if avg[k] is None else [a * m + b * x for m, x in zip(avg[k], gk)]
         if call >= first_print and (call - first_print) % print_every == 0:
             n_print += 1
-            for rs, key in (("unlearn", "u"), ("retain", "r")):
+            for rs, key in (("forget", "u"), ("retain", "r")):
                 acc = {}
                 for bk, x, y in zip(buckets, avg["obj"], avg[key]):
-                    acc[bk] = acc.get(bk, 0.0) + float(_dot(x, y))
+                    acc[bk] = acc.get(bk, 0.0) + float(dot(x, y))
                 rows += [dict(print=n_print, call=call, risk_set=rs, group=k, value=v) for k, v in acc.items()]
                 rows.append(dict(print=n_print, call=call, risk_set=rs, group="total", value=sum(acc.values())))
     prints = pd.DataFrame(rows)

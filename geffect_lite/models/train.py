@@ -1,27 +1,30 @@
-"""Fine-tuning on QA pairs (answer tokens only) and the memorisation report; builds the shipped tiny models.
+"""Fine-tuning on QA pairs (answer tokens only), the memorisation report, and the builders of the models that
+ship or are cached: ``tiny``/``tiny-retain``, ``deep``/``deep-retain`` and ``smollm2-tofu``.
 
-``build_tiny`` trains the tokenizer and the two tiny models from the seed (deterministic on one machine):
-
-* ``tiny``        on ``full``                (1,000 author QA pairs + world facts + real authors);
-* ``tiny-retain`` on ``full_minus_forget10`` (the same without the last 10 authors).
-
-Recipe: AdamW (lr 3e-3, β=(0.9, 0.98), weight decay 0), batch 32, cosine decay, until the answer-token accuracy
-on the training set reaches 100 % or ``max_epochs`` (checked every epoch). ``memorisation`` reports the
-teacher-forced answer-token accuracy and the greedy exact match per split.
+Recipe (every builder): AdamW (β = 0.9/0.98, no weight decay), linear warm-up over half an epoch then cosine decay,
+gradient clipping at 1, until the teacher-forced answer-token accuracy reaches the target (checked every epoch).
+Deterministic from the seed on one machine. ``memorisation`` reports answer-token accuracy and greedy exact match.
 """
 from __future__ import annotations
 
+import json
 import math
 import random
+import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
 import torch
+from tqdm.auto import tqdm
 
-from .batching import collate, prompt_ids
-from .config import set_seed, set_threads
-from .nll import forward, risk_from
+from ..batching import collate, prompt_ids
+from ..config import ASSETS, cache_dir, set_seed, set_threads
+from ..data import N_AUTHORS, synthetic
+from ..nll import forward, risk_from
+from .smollm2 import SMOL_TOFU_AUTHORS, _valid_cached, load_smollm2
+from .tiny import RECIPES, SHIPPED, build_tokenizer, corpus_texts, load_folder, load_tiny_tokenizer, tiny_config
 
 
 def train_qa(model, tok, rows: List[dict], lr: float = 3e-3, batch_size: int = 32, max_epochs: int = 60,
@@ -34,7 +37,6 @@ def train_qa(model, tok, rows: List[dict], lr: float = 3e-3, batch_size: int = 3
     AdamW (β = 0.9/0.98), linear warm-up over half an epoch then cosine decay over ``max_epochs``, gradient
     clipping at 1. A progress bar counts optimiser steps.
     """
-    from tqdm.auto import tqdm
     set_seed(seed)
     model.train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
@@ -134,25 +136,31 @@ def memorisation(model, tok, data, splits=("forget01", "forget05", "forget10", "
 # --------------------------------------------------------------------------------------------------------------
 # Builders
 # --------------------------------------------------------------------------------------------------------------
-def build_tiny(out_root: Optional[Path] = None, seed: int = 0, which=("tiny", "tiny-retain"), progress=True):
-    """Rebuild the tokenizer and the tiny models from the seed into ``out_root`` (default: the package assets)."""
-    from transformers import LlamaForCausalLM
-    from .config import ASSETS
-    from .data import synthetic
-    from .models import build_tokenizer, corpus_texts, tiny_config
+def build_shipped(family: str = "tiny", out_root: Optional[Path] = None, seed: int = 0, progress: bool = True,
+                  lr: Optional[float] = None):
+    """Rebuild a shipped family (``"tiny"``: tiny + tiny-retain; ``"deep"``: deep + deep-retain) from the seed into
+    ``out_root`` (default: the package assets). ``"tiny"`` also rebuilds the shared tokenizer."""
+    from transformers import LlamaForCausalLM   # lazy: transformers costs ~5 s to import
+    names = [n for n, (preset, _) in SHIPPED.items() if preset == family]
+    if not names:
+        raise ValueError(f"unknown model family {family!r}; valid: {', '.join(sorted({p for p, _ in SHIPPED.values()}))}")
     set_threads()
     out_root = Path(out_root or ASSETS)
     data = synthetic()
-    tok = build_tokenizer(corpus_texts(data))
-    (out_root / "tokenizer").mkdir(parents=True, exist_ok=True)
-    tok.save_pretrained(str(out_root / "tokenizer"))
+    if family == "tiny":
+        tok = build_tokenizer(corpus_texts(data))
+        (out_root / "tokenizer").mkdir(parents=True, exist_ok=True)
+        tok.save_pretrained(str(out_root / "tokenizer"))
+    else:
+        tok = load_tiny_tokenizer()
     reports = {}
-    for name in which:
-        rows = data.split("full" if name == "tiny" else "full_minus_forget10")
+    for name in names:
+        preset, split = SHIPPED[name]
         set_seed(seed)
-        model = LlamaForCausalLM(tiny_config(len(tok)))
+        model = LlamaForCausalLM(tiny_config(len(tok), preset))
         model.config._attn_implementation = "eager"
-        log = train_qa(model, tok, rows, seed=seed, desc=f"build {name}", progress=progress)
+        log = train_qa(model, tok, data.split(split), seed=seed, desc=f"build {name}", progress=progress,
+                       **{**RECIPES[preset], **({"lr": lr} if lr else {})})
         d = out_root / name
         d.mkdir(parents=True, exist_ok=True)
         model.save_pretrained(str(d))
@@ -162,25 +170,17 @@ def build_tiny(out_root: Optional[Path] = None, seed: int = 0, which=("tiny", "t
 
 def smollm2_tofu_rows(data=None):
     """(training rows, forget rows) of ``smollm2-tofu``: the last :data:`SMOL_TOFU_AUTHORS` synthetic authors;
-    its forget split is the last 2 of them (``forget01`` plus the next author)."""
-    from .data import N_AUTHORS, synthetic
-    from .models import SMOL_TOFU_AUTHORS
+    its forget split is the last 2 of them."""
     data = data or synthetic()
     keep = set(range(N_AUTHORS - SMOL_TOFU_AUTHORS, N_AUTHORS))
     rows = [r for r in data.split("full") if r["author"] in keep]
-    forget = [r for r in rows if r["author"] >= N_AUTHORS - 2]
-    return rows, forget
+    return rows, [r for r in rows if r["author"] >= N_AUTHORS - 2]
 
 
 def build_smollm2_tofu(out: Path, progress: bool = True, seed: int = 0, time_budget_s: float = 540.0):
-    """Fine-tune SmolLM2 on :func:`smollm2_tofu_rows` into ``out`` (a few minutes on 2 cores).
-
-    Recipe: AdamW lr 3e-4, batch 8, until ≥ 97 % answer-token accuracy on its forget split (checked every epoch
-    from the second) or ``time_budget_s``. The final accuracy is stored in ``train_log.json`` and checked.
-    """
-    import json
-    import warnings
-    from .models import load_smollm2
+    """Fine-tune SmolLM2 on :func:`smollm2_tofu_rows` into ``out`` (a few minutes on 2 cores): AdamW lr 3e-4, batch
+    8, until ≥ 97 % answer-token accuracy on its forget split or ``time_budget_s``; the accuracy is stored in
+    ``train_log.json``."""
     set_threads()
     rows, forget = smollm2_tofu_rows()
     model, tok = load_smollm2()
@@ -199,3 +199,20 @@ def build_smollm2_tofu(out: Path, progress: bool = True, seed: int = 0, time_bud
     (out / "train_log.json").write_text(json.dumps(dict(log=log, forget_token_accuracy=acc), indent=1))
     (out / ".complete").write_text("ok\n")
     return dict(log=log, forget_token_accuracy=acc, seconds=log[-1]["seconds"])
+
+
+def load_smollm2_tofu(device=None, dtype=torch.float32, progress: bool = True):
+    """``smollm2-tofu`` from the cache, built on first use."""
+    folder = cache_dir() / "smollm2-tofu"
+    if not _valid_cached(folder):
+        build_smollm2_tofu(folder, progress=progress)
+    try:
+        return load_folder(folder, device, dtype)
+    except Exception as e:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise OSError(f"the smollm2-tofu cache at {folder} could not be loaded ({e}); it was removed — call again "
+                      "to rebuild it.") from e
+
+
+__all__ = ["train_qa", "token_accuracy", "greedy_answers", "exact_match", "memorisation", "build_shipped",
+           "smollm2_tofu_rows", "build_smollm2_tofu", "load_smollm2_tofu"]

