@@ -45,23 +45,26 @@ OPTIMIZERS = ("sgd", "adamw")
 @dataclass
 class Recording:
     """What a run records (the keyword arguments of :func:`run` beyond the optimisation itself)."""
-    every: int = 1                          # record the G-effects at steps 0, k, 2k, …
+    every: Optional[int] = 1                # record the G-effects at steps 0, k, 2k, … (None: never — a plain run)
     groups: bool = True                     # per-block and paper-group tables
     instances: bool = False                 # per-instance views ("moved", "contribution")
     tokens: bool = False                    # per-token views
-    instances_every: Optional[int] = None   # the views only every k-th recorded step (default: every)
+    instances_every: Optional[int] = None   # the views only at steps that are multiples of this (default: every)
     second_order: bool = False              # ½ΔθᵀH_RΔθ at each recorded step
     weights: bool = True                    # the objective's weight summary and per-token weight view
     tokenizer: object = None                # labels the token table
     dots: str = "auto"                      # the engine's dot-product route
+    probe: object = None                    # f(model, t) -> DataFrame, at θ_t on the views' steps (e.g. pg_effects)
 
     def __post_init__(self):
-        for name in ("every",) + (("instances_every",) if self.instances_every is not None else ()):
+        for name in ("every", "instances_every"):
             v = getattr(self, name)
+            if v is None:
+                continue
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ValueError(f"{name} must be an integer ≥ 1, got {v!r}")
         check_choice("dots route", self.dots, DOTS)
-        self.instances_every = self.instances_every or self.every
+        self.instances_every = self.instances_every or self.every or 1
 
     @classmethod
     def from_kwargs(cls, kw: dict) -> "Recording":
@@ -72,8 +75,14 @@ class Recording:
                             f"{', '.join(valid)}")
         return cls(**kw)
 
+    def records(self, t: int) -> bool:
+        return self.every is not None and t % self.every == 0
+
     def views_at(self, t: int) -> bool:
-        return (self.instances or self.tokens) and t % (self.every * self.instances_every) == 0
+        return (self.instances or self.tokens) and t % self.instances_every == 0
+
+    def probe_at(self, t: int) -> bool:
+        return self.probe is not None and t % self.instances_every == 0
 
 
 @dataclass
@@ -84,6 +93,7 @@ class Trajectory:
     e_r_opt, pred_du / real_du / pred_dr / real_dr (first-order check; realised = change over the following step),
     second_u / second_r, w_* (weight summaries). ``terms``: step, term, risk_set, value. ``groups``: step, term,
     risk_set, scheme, group, value. ``instances`` / ``tokens`` / ``weights``: as in ``GEffect``, with a step column.
+    ``probes``: what the ``probe`` option returned, with a step column.
     """
     steps: pd.DataFrame
     terms: pd.DataFrame
@@ -91,6 +101,7 @@ class Trajectory:
     instances: pd.DataFrame = None
     tokens: pd.DataFrame = None
     weights: pd.DataFrame = None
+    probes: pd.DataFrame = None
     config: dict = field(default_factory=dict)
 
     def long(self) -> pd.DataFrame:
@@ -208,7 +219,7 @@ def run(model, objective, forget: dict, retain: dict, ref=None, *, steps: int = 
 def _step(model, objective, forget, retain, ref, plan, stepper, rec, risk, names, log, t) -> dict:
     """One step t: measure at θ_t if it is a recorded step, then take the optimiser step. Returns the step's row."""
     train = plan[t % len(plan)] if plan else None
-    if t % rec.every:
+    if not rec.records(t):
         loss, grad = _gradient(model, objective, train or (forget, retain), ref)
         stepper.propose(grad, t)
         R = _risks(model, forget, retain, risk)
@@ -245,6 +256,8 @@ def _step(model, objective, forget, retain, ref, plan, stepper, rec, risk, names
         inst, tok = instance_views(model, objective, forget, retain, ref, m.grad, m.risk_grads, risk=risk,
                                    tokenizer=rec.tokenizer)
         log.views(t, inst if rec.instances else None, tok if rec.tokens else None)
+    if rec.probe_at(t):
+        log.probes.append(rec.probe(model, t).assign(step=t))
     del m
     stepper.take()
     return row
@@ -271,6 +284,7 @@ class _Log:
     def __init__(self, rec: Recording):
         self.rec = rec
         self.rows, self.terms, self.groups, self.inst, self.tok, self.weights = [], [], [], [], [], []
+        self.probes = []
 
     def add(self, row: dict) -> dict:
         """Append a step's row, closing the previous row's first-order check with this step's risks."""
@@ -324,7 +338,7 @@ class _Log:
             return df[[first] + [c for c in df.columns if c != first]]
         return Trajectory(steps=pd.DataFrame(self.rows), terms=pd.DataFrame(self.terms),
                           groups=cat(self.groups) if self.rec.groups else None, instances=cat(self.inst),
-                          tokens=cat(self.tok), weights=cat(self.weights), config=config)
+                          tokens=cat(self.tok), weights=cat(self.weights), probes=cat(self.probes), config=config)
 
 
 __all__ = ["run", "Trajectory", "Recording", "Stepper", "OPTIMIZERS"]

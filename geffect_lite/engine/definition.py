@@ -90,6 +90,7 @@ def _terms(objective, ctx, split_terms, inspect=None):
     terms = objective.terms(ctx)
     for k, v in terms.items():
         nll.check_finite(v.detach(), f"objective {objective.name!r} ({k} term)")
+    ctx.fwd("forget")                           # the forget risk's forward, with grad, before anything reads it
     if inspect is not None:
         with torch.no_grad():
             inspect(ctx)
@@ -109,7 +110,6 @@ def _by_ghost(model, objective, forget, retain, ref, risk, split_terms, force, w
     recorder = ghost.Recorder(model, params)
     with recorder:                              # the objective's forwards run while the layers' inputs are recorded
         terms, keys, loss = _terms(objective, ctx, split_terms, inspect)
-        ctx.fwd("forget")
     Ru = nll.risk_from(ctx.fwd("forget"), risk)
     directions = [terms[k] for k in keys] or [loss]
     routed = ghost.plan(recorder.records, params, ghost.count_uses(list(terms.values()) + [Ru], params),

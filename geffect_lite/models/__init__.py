@@ -76,6 +76,24 @@ def _load_model(name, device, dtype):
                              "a local folder, or a hub id such as 'locuslab/tofu_ft_phi-1.5' (online only).")
 
 
+def model_fingerprint(name: str) -> str:
+    """A short hash of a named model's weights file (size and first/last MiB), so caches keyed by it notice a
+    rebuilt model. Random and hub models hash their name only."""
+    import hashlib
+    from ..config import cache_dir
+    folder = model_dir(name) if name in SHIPPED else (cache_dir() / name if name.startswith("smollm2") else None)
+    f = folder / "model.safetensors" if folder is not None else None
+    h = hashlib.sha1(name.encode())
+    if f is not None and f.exists():
+        size = f.stat().st_size
+        with open(f, "rb") as fh:
+            h.update(str(size).encode())
+            h.update(fh.read(2 ** 20))
+            fh.seek(max(0, size - 2 ** 20))
+            h.update(fh.read())
+    return h.hexdigest()[:12]
+
+
 def parameter_bytes(model) -> int:
     """Bytes of the model's parameters (tied tensors counted once)."""
     return sum(p.numel() * p.element_size() for p in model.parameters())
@@ -89,5 +107,5 @@ def describe(model) -> dict:
                 tied_embeddings=bool(getattr(cfg, "tie_word_embeddings", False)))
 
 
-__all__ = ["load_model", "MODEL_NAMES", "RETAIN_TWINS", "ModelNotFoundError", "random_model", "parameter_bytes",
+__all__ = ["load_model", "model_fingerprint", "MODEL_NAMES", "RETAIN_TWINS", "ModelNotFoundError", "random_model", "parameter_bytes",
            "describe", "memorisation", "TINY_DIR"]

@@ -34,11 +34,23 @@ PRESETS = {
         rms_norm_eps=1e-5,
         rope_theta=10000.0,
     ),
+    "deep": dict(
+        num_hidden_layers=24,       # deep and narrow: thirds of 8 blocks, so shallow / middle / deep have depth
+        hidden_size=64,             # d
+        num_attention_heads=4,      # 16-dim heads
+        num_key_value_heads=4,
+        intermediate_size=192,      # SwiGLU width (3 d)
+        max_position_embeddings=128,
+        tie_word_embeddings=False,  # untied, like tiny: the lm group exists
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+    ),
 }
 #: training recipe per preset (``train_qa`` arguments)
-RECIPES = {"tiny": dict(lr=3e-3, max_epochs=60)}
+RECIPES = {"tiny": dict(lr=3e-3, max_epochs=60), "deep": dict(lr=2e-3, max_epochs=100)}
 #: which preset and training split each shipped model uses
-SHIPPED = {"tiny": ("tiny", "full"), "tiny-retain": ("tiny", "full_minus_forget10")}
+SHIPPED = {"tiny": ("tiny", "full"), "tiny-retain": ("tiny", "full_minus_forget10"),
+           "deep": ("deep", "full"), "deep-retain": ("deep", "full_minus_forget10")}
 
 
 def model_dir(name: str) -> Path:

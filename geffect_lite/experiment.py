@@ -1,0 +1,243 @@
+"""Running a protocol setting: its data, its mini-batch plan, its θ_ref, and its trajectories — computed once and
+cached on disk — plus the calibration that fixes each learning rate by the protocol's rule (``protocol.py``).
+
+``trajectory("ga", S)`` is what notebooks and the claims call: it loads the setting's model, unlearns a copy with
+``gl.run`` and caches the resulting :class:`~geffect_lite.trajectory.Trajectory` under ``$GEFFECT_CACHE/runs``, keyed
+by the model's weights, every field of the setting, the objective, its hyper-parameters and what is recorded. GA
+under the paper setting, used by five notebooks, is therefore computed once per machine.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import hashlib
+import json
+import math
+import pickle
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import protocol as P
+from .batching import collate
+from .config import cache_dir, flush_denormal
+from .data import load_data
+from .models import load_model, model_fingerprint
+from .models.train import smollm2_tofu_rows
+from .objectives import get_objective
+from .reference import reference_for
+from .trajectory import Trajectory, run
+
+CACHE_VERSION = 1          # bump when the engine's numbers change, so old cached trajectories are not reused
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Data of a setting
+# --------------------------------------------------------------------------------------------------------------
+def forget_rows(data, S: P.Setting) -> list:
+    if S.split == "smollm2":
+        return smollm2_tofu_rows(data)[1]
+    rows = data[S.split]
+    return rows if S.n_forget is None else (rows[S.n_forget:] if S.n_forget < 0 else rows[:S.n_forget])
+
+
+def retain_pool(data, S: P.Setting) -> list:
+    if S.split == "smollm2":                       # the authors smollm2-tofu learned and keeps
+        rows, forget = smollm2_tofu_rows(data)
+        ids = {r["id"] for r in forget}
+        return [r for r in rows if r["id"] not in ids]
+    return data[data.retain_pool_of(S.split)]
+
+
+def retain_rows(data, S: P.Setting) -> list:
+    pool = retain_pool(data, S)
+    idx = np.random.default_rng(S.seed).choice(len(pool), size=min(S.n_retain, len(pool)), replace=False)
+    return [pool[i] for i in sorted(idx.tolist())]
+
+
+def heldout_rows(data, S: P.Setting) -> list:
+    """Retain rows never used for unlearning (held out): ``retain_eval``, or for smollm2-tofu the kept authors'
+    rows outside this seed's retain batch."""
+    if S.split == "smollm2":
+        used = {r["id"] for r in retain_rows(data, S)}
+        return [r for r in retain_pool(data, S) if r["id"] not in used]
+    return data["retain_eval"]
+
+
+def batches(data, tok, S: P.Setting):
+    """(forget, retain) batches the G-effects are measured on: the whole forget rows and the seed's retain rows."""
+    return collate(forget_rows(data, S), tok, idk=True), collate(retain_rows(data, S), tok)
+
+
+def plan(data, tok, S: P.Setting) -> Optional[list]:
+    """The mini-batch plan of a mini-batch setting (None for full batch): per epoch, the forget rows in balanced
+    chunks of ≤ ``S.batch`` in a seeded order, each paired with as many fresh random retain rows."""
+    if S.batch is None:
+        return None
+    rows, pool = forget_rows(data, S), retain_pool(data, S)
+    k = max(1, math.ceil(len(rows) / S.batch))
+    edges = np.linspace(0, len(rows), k + 1).round().astype(int)
+    chunks = [collate(rows[a:b], tok, idk=True) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    rng = np.random.default_rng(S.seed)
+    out = []
+    while len(out) < S.steps:
+        for i in rng.permutation(len(chunks)).tolist():
+            n = chunks[i]["input_ids"].shape[0]
+            ridx = rng.choice(len(pool), size=min(n, len(pool)), replace=False)
+            out.append((chunks[i], collate([pool[j] for j in sorted(ridx.tolist())], tok)))
+    return out[:S.steps]
+
+
+@functools.lru_cache(maxsize=2)
+def loaded(model_name: str):
+    """(model, tokenizer) of a setting, loaded once per process; runs work on copies."""
+    return load_model(model_name)
+
+
+@functools.lru_cache(maxsize=1)
+def dataset():
+    return load_data()
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Trajectories, cached on disk
+# --------------------------------------------------------------------------------------------------------------
+def reference(model, objective, S: P.Setting, forget, retain, steps_plan=None):
+    """θ_ref for a run of ``objective`` under ``S`` (the model before unlearning, on every batch the run uses);
+    None when the objective needs none. ``objective=None``: what any objective may need."""
+    if objective is None:                      # everything any objective may need (a table of objectives)
+        return reference_for(model, None, forget, retain, steps_plan or [])
+    obj = get_objective(objective)
+    return reference_for(model, obj, forget, retain, steps_plan or []) if obj.needs_ref else None
+
+
+def cache_key(objective: str, hparams: dict, S: P.Setting, record: dict, at_end: Optional[Callable]) -> str:
+    record = {k: getattr(v, "__name__", v) for k, v in record.items()}     # a probe is keyed by its name
+    blob = json.dumps(dict(v=CACHE_VERSION, model=model_fingerprint(S.model), setting=S.key(), objective=objective,
+                           hparams=hparams, record=record, at_end=getattr(at_end, "__name__", None)),
+                      sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def trajectory(objective: str, S: P.Setting, hparams: Optional[dict] = None, *, at_end: Optional[Callable] = None,
+               cache: bool = True, progress: bool = True, **record) -> Trajectory:
+    """The trajectory of ``objective`` (with ``hparams``) under setting ``S``, from the disk cache when it exists.
+
+    ``record``: ``gl.run``'s recording options (groups, instances, tokens, every …; the tokenizer is supplied).
+    ``at_end(model, forget, retain, heldout) -> dict``: measurements on the final model, kept in
+    ``traj.config["at_end"]`` (the final model itself is freed). ``probe`` may be given as ``probe(model, t, forget,
+    retain, ref)``: it is bound to the setting's batches and θ_ref here.
+    """
+    hparams = dict(hparams or {})
+    key = cache_key(objective, hparams, S, record, at_end)
+    f = cache_dir() / "runs" / f"{key}.pkl"
+    if cache and f.exists():
+        try:
+            with open(f, "rb") as fh:
+                return pickle.load(fh)
+        except Exception:
+            f.unlink(missing_ok=True)              # a partial or stale file: recompute
+    base, tok = loaded(S.model)
+    data = dataset()
+    forget, retain = batches(data, tok, S)
+    steps_plan = plan(data, tok, S)
+    obj = get_objective(objective, **hparams)
+    if "seed" in obj.hparams and "seed" not in hparams:            # RMU's random direction follows the setting
+        obj = get_objective(objective, **hparams, seed=S.seed)
+    ref = reference(base, obj, S, forget, retain, steps_plan)
+    if record.get("probe") is not None:
+        fn = record["probe"]
+        record = dict(record, probe=lambda m, t: fn(m, t, forget, retain, ref))
+    model = copy.deepcopy(base)
+    t0 = time.time()
+    try:
+        with flush_denormal():
+            tr = run(model, obj, forget, retain, ref, plan=steps_plan, tokenizer=tok, progress=progress,
+                     desc=f"{obj.name} · {S.name} · {S.model}", **S.run_kwargs(), **record)
+        tr.config.update(setting=dict(S.__dict__), seconds=time.time() - t0,
+                         at_end=at_end(model, forget, retain, collate(heldout_rows(data, S), tok))
+                         if at_end is not None else None)
+    finally:
+        del model, ref
+    if cache:
+        f.parent.mkdir(parents=True, exist_ok=True)
+        tmp = f.with_suffix(".tmp")
+        with open(tmp, "wb") as fh:
+            pickle.dump(tr, fh)
+        tmp.replace(f)
+    return tr
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Calibration: the protocol's rule, applied
+# --------------------------------------------------------------------------------------------------------------
+def crossing_step(traj: Trajectory, vocab: int) -> Optional[int]:
+    """The first step whose forget risk exceeds ln |V| (None if it never does)."""
+    s = traj.steps
+    over = s[s.risk_u > math.log(vocab)]
+    return int(over.step.iloc[0]) if len(over) else None
+
+
+def calibrate(name: str, model: str, fast: bool = False, start: Optional[float] = None, max_tries: int = 12,
+              progress: bool = True) -> pd.DataFrame:
+    """Apply the rule: on a ×2 grid around ``start``, GA's first step with forget risk > ln |V|, closest to the
+    middle of the run. Returns one row per tried lr (lr, crossing, distance, chosen)."""
+    S0 = P.setting(name, model, fast=fast, lr=start or (1e-3 if name != "theory" else 0.1))
+    base, tok = loaded(model)
+    V, mid = base.config.vocab_size, S0.steps / 2
+    tried = {}
+
+    def measure(lr):
+        if lr not in tried:
+            tr = trajectory("ga", S0.replace(lr=lr), cache=False, progress=False, every=None, weights=False)
+            tried[lr] = crossing_step(tr, V)
+        return tried[lr]
+    lr = S0.lr
+    bar = tqdm(range(max_tries), desc=f"calibrate {name} · {model}", disable=not progress)
+    for _ in bar:
+        c = measure(lr)
+        bar.set_postfix(lr=f"{lr:.3g}", crossing=c)
+        up = c is None or c > mid                  # crosses too late (or never): a larger rate
+        nxt = lr * P.GRID_FACTOR if up else lr / P.GRID_FACTOR
+        if nxt in tried:                           # bracketed: both neighbours known
+            break
+        lr = nxt
+    rows = [dict(lr=l, crossing=c, distance=abs(c - mid) if c is not None else math.inf) for l, c in tried.items()]
+    df = pd.DataFrame(rows).sort_values("lr").reset_index(drop=True)
+    best = df.sort_values(["distance", "lr"]).index[0]
+    df["chosen"] = df.index == best
+    df.attrs.update(setting=name, model=model, fast=fast, steps=S0.steps, middle=mid, vocab=V)
+    return df
+
+
+__all__ = ["forget_rows", "retain_pool", "retain_rows", "batches", "plan", "loaded", "dataset", "reference",
+           "trajectory", "crossing_step", "calibrate", "cache_key", "CACHE_VERSION"]
+
+
+START = {"paper": 1e-3, "theory": 0.25, "table1": 1e-3}     # where the ×2 grid search begins
+
+
+def calibrate_models(models=("tiny",), settings=P.SETTINGS, fast_too: bool = True, progress: bool = True) -> dict:
+    """Calibrate every (setting, model[, fast]) and merge into ``results/calibration.json`` (with provenance)."""
+    from . import results
+    old = results.load("calibration") or {}
+    grids = {(g["setting"], g["model"], bool(g["fast"])): g for g in old.get("grids", [])}
+    t0 = time.time()
+    for model in models:
+        for fast in ((False, True) if fast_too and model == "tiny" else (False,)):
+            for name in settings:
+                df = calibrate(name, model, fast=fast, start=START[name], progress=progress)
+                grids[(name, model, fast)] = dict(setting=name, model=model, fast=fast, steps=df.attrs["steps"],
+                                                  middle=df.attrs["middle"], vocab=df.attrs["vocab"],
+                                                  grid=df.to_dict("records"),
+                                                  lr=float(df[df.chosen].lr.iloc[0]))
+    chosen = [dict(setting=g["setting"], model=g["model"], fast=g["fast"], lr=g["lr"]) for g in grids.values()]
+    results.save("calibration", dict(rule=P.__doc__.split("**The rule")[1].split("\n\n")[0].strip(),
+                                     grids=list(grids.values()), chosen=chosen),
+                 command=f"python -m geffect_lite protocol --calibrate --models {' '.join(models)}",
+                 seconds=time.time() - t0 + sum(g.get("seconds", 0) for g in old.get("grids", [])) * 0)
+    P.LR.clear()
+    return grids

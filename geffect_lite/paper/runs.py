@@ -1,0 +1,148 @@
+"""The trajectories the claims read — one :data:`RUN_SPECS` entry per run, each computed once (and cached on disk)
+under the protocol's settings (``geffect_lite.protocol``), with the figure of Wang et al. 2025 it reproduces.
+
+A :class:`Runs` is the scoreboard's view of one tier (model), one seed and one learning-rate scale: ``runs["ga"]``
+is GA's trajectory under the paper setting, ``runs.final("ga")`` what was measured on its final model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import pandas as pd
+import torch
+
+from .. import experiment as X
+from .. import nll
+from .. import protocol as P
+from ..context import Context
+from ..engine import geffect, pg_effects
+from ..engine.dots import named_params
+from ..layers import is_tied, n_blocks, paper_layer
+from ..objectives import get_objective
+
+
+# --- measurements on a final model (``at_end``) ------------------------------------------------------------------
+def final_ga(model, forget, retain, heldout) -> dict:
+    """GA's identity at θ_T (e_u = −‖∇R_u‖², by two routes), its mean inverse confidence and the held-out NLL."""
+    e_u = geffect(model, "ga", forget, retain, groups=False).e_u
+    _, params = named_params(model)
+    g = torch.autograd.grad(nll.risk(model, forget), params, allow_unused=True)
+    sq = float(sum((x.double() ** 2).sum() for x in g if x is not None))
+    with torch.no_grad():
+        ic = get_objective("ga").summary(Context(model, forget, retain))["mean_inverse_confidence"]
+    return dict(e_u=e_u, grad_sq=sq, inverse_confidence=ic, **final_heldout(model, forget, retain, heldout))
+
+
+def final_heldout(model, forget, retain, heldout) -> dict:
+    """The NLL of held-out retain rows (never used for unlearning) at θ_T."""
+    with torch.no_grad():
+        return dict(heldout_nll=float(nll.risk(model, heldout)))
+
+
+def npo_pg(model, t, forget, retain, ref) -> pd.DataFrame:
+    """Fig. 5b's data at one checkpoint: each forget point's PG-effects (Eq. 5) and its NPO weight (β = 1)."""
+    with torch.enable_grad():
+        pg = pg_effects(model, forget, retain)
+    with torch.no_grad():
+        w = get_objective("npo", beta=1.0).seq_weight(Context(model, forget, retain, ref))
+    return pg.assign(weight=w.detach().double().cpu().numpy())
+
+
+@dataclass
+class RunSpec:
+    """One shared run: objective, hyper-parameters (``layer`` may be "shallow"/"middle"/"deep"), the protocol
+    setting, what to record, and what to measure at the end."""
+    objective: str
+    hparams: dict = field(default_factory=dict)
+    setting: str = "paper"
+    record: dict = field(default_factory=dict)
+    at_end: Optional[Callable] = None
+    figure: str = ""
+    lr_factor: float = 1.0               # × the setting's learning rate (the first-order check's small steps)
+    steps: Optional[int] = None          # instead of the setting's steps
+
+
+RUN_SPECS = {
+    "ga": RunSpec("ga", at_end=final_ga, figure="Fig. 3a–b"),
+    "wga": RunSpec("wga", {"alpha": 0.5}, figure="Fig. 3c"),
+    "npo_b0.1": RunSpec("npo", {"beta": 0.1}, figure="Fig. 4"),
+    "npo_b1": RunSpec("npo", {"beta": 1.0}, record=dict(probe=npo_pg), figure="Figs. 4, 5a–b"),
+    "npo_b2": RunSpec("npo", {"beta": 2.0}, figure="Fig. 4"),
+    "tnpo": RunSpec("tnpo", {"beta": 1.0}, figure="Fig. 5c"),
+    "po": RunSpec("po", figure="Fig. 6"),
+    "rmu_shallow": RunSpec("rmu", {"layer": "shallow", "c": 5.0}, figure="Fig. 7"),
+    "rmu_middle": RunSpec("rmu", {"layer": "middle", "c": 5.0}, figure="Fig. 7"),
+    "rmu_deep": RunSpec("rmu", {"layer": "deep", "c": 5.0}, figure="Fig. 7"),
+    "ga+gd": RunSpec("ga+gd", at_end=final_heldout, figure="Fig. 8a"),
+    "ga+kl": RunSpec("ga+kl", at_end=final_heldout, figure="Fig. 8b"),
+    "ga+rr": RunSpec("ga+rr", at_end=final_heldout, figure="Fig. 8c"),
+    "ga_sgd": RunSpec("ga", setting="theory", figure="the first-order reading ΔR ≈ −η·e"),
+    "ga_sgd_small": RunSpec("ga", setting="theory", lr_factor=1 / 16, steps=4, figure="ΔR ≈ −η·e for small η"),
+    "npo_b1_sgd": RunSpec("npo", {"beta": 1.0}, setting="theory", figure="the first-order reading ΔR ≈ −η·e"),
+}
+
+
+class Runs:
+    """The trajectories of one tier at one seed and one learning-rate scale (each computed on first use)."""
+
+    def __init__(self, model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, fast: Optional[bool] = None,
+                 changes: Optional[dict] = None, progress: bool = False):
+        self.model_name, self.seed, self.lr_scale, self.progress = model, int(seed), float(lr_scale), progress
+        self.changes = dict(changes or {})         # an ablation: Setting fields to change in every run
+        self.base = P.setting("paper", model, fast=fast, seed=seed)
+        self.fast = self.base.fast
+        self.model, self.tok = X.loaded(model)
+        self.forget, self.retain = X.batches(X.dataset(), self.tok, self.base)
+        self.n_blocks, self.tied = n_blocks(self.model), is_tied(self.model)
+        self.seconds: dict = {}
+        self._traj: dict = {}
+        self.table = None                          # the Table 1 analogue, when the end-metric claims need it
+
+    def setting(self, name: str = "paper") -> P.Setting:
+        S = P.setting(name, self.model_name, fast=self.fast, seed=self.seed)
+        return S.replace(lr=S.lr * self.lr_scale, **{k: v for k, v in self.changes.items() if k != "setting"})
+
+    def spec(self, key: str):
+        spec = RUN_SPECS[key]
+        hp = dict(spec.hparams)
+        if isinstance(hp.get("layer"), str):
+            hp["layer"] = paper_layer(self.model, hp["layer"])
+        return spec, hp
+
+    def __getitem__(self, key: str):
+        if key not in self._traj:
+            spec, hp = self.spec(key)
+            name = self.changes.get("setting", spec.setting) if spec.setting == "paper" else spec.setting
+            S = self.setting(name)
+            S = S.replace(lr=S.lr * spec.lr_factor, steps=spec.steps or S.steps)
+            tr = X.trajectory(spec.objective, S, hp, at_end=spec.at_end, progress=self.progress, weights=True,
+                              **spec.record)
+            self.seconds[key] = tr.config.get("seconds", math.nan)
+            self._traj[key] = tr
+        return self._traj[key]
+
+    def steps(self, key: str) -> pd.DataFrame:
+        """The run's recorded steps (status ok)."""
+        s = self[key].steps
+        return s[(s.status == "ok") & s.e_u.notna()].reset_index(drop=True) if "e_u" in s else s.iloc[:0]
+
+    def final(self, key: str) -> dict:
+        return self[key].config.get("at_end") or {}
+
+    def groups(self, key: str, scheme: str = "paper", term: str = "objective") -> pd.DataFrame:
+        """step × (risk_set, group) table of layer-group G-effects."""
+        g = self[key].groups
+        g = g[(g.scheme == scheme) & (g.term == term)]
+        return g.pivot_table(index="step", columns=["risk_set", "group"], values="value", sort=False)
+
+    def terms(self, key: str) -> pd.DataFrame:
+        """step × (risk_set, term) table: objective, forget and each regulariser (Fig. 8)."""
+        return self[key].terms.pivot_table(index="step", columns=["risk_set", "term"], values="value", sort=False)
+
+    def layer(self, where: str) -> int:
+        return paper_layer(self.model, where)
+
+
+__all__ = ["RunSpec", "RUN_SPECS", "Runs", "final_ga", "final_heldout", "npo_pg"]

@@ -1,0 +1,149 @@
+"""The experimental protocol: how every trajectory of the project is run, fixed once, per model, by a stated rule.
+
+Every notebook, the demo, the explorer and the claims scoreboard take their settings from here; a notebook deviates
+only where the deviation is the lesson, and says so. Four settings:
+
+* ``paper`` — the paper's optimiser, AdamW (no weight decay, no schedule), one learning rate for every objective,
+  **full batch** on the forget set: the G-effect is then measured on exactly the gradient that makes the step, and
+  the paper's figures are trajectories of one objective at one learning rate (Figs. 3–8).
+* ``theory`` — plain SGD, θ ← θ − η∇L: the G-effect's own assumption (ΔR ≈ −η·e), where the optimiser-aware and the
+  raw G-effect coincide.
+* ``table1`` — the paper's Table 1 recipe scaled down: AdamW, mini-batches of ≤ 16 forget rows each paired with as
+  many random retain rows (the official code's effective batch 16), linear warm-up over one epoch then linear decay
+  to 0, 5 epochs.
+* ``eval`` — what the Table 1 analogue evaluates (``EVAL``).
+
+**The rule that fixes each learning rate** (stated before any verdict was looked at; ``calibrate`` re-derives it):
+on a ×2 grid, take the learning rate at which **GA's forget risk first exceeds ln |V| — the NLL of a uniform guess
+over the vocabulary — closest to the middle of the run** (ties: the smaller rate). The paper's GA (Llama-2-7B, lr 1e-5,
+AdamW, ≈ 60 steps) crosses that level between steps 25 and 30 of 60: its forget NLL is ≈ 5 nats at step 25 and ≈ 40
+at step 30, for ln(32,000) ≈ 10.4. Each setting and model gets its own rate by the same rule, so "the middle of the
+run" means the same thing on a 1.5 M-parameter model and on SmolLM2; every other objective then runs at that rate,
+as in the paper. For ``table1`` the run is its whole schedule (GA crosses ln |V| in the middle epoch).
+
+Models (``TIERS``): ``tiny`` (6 blocks), ``deep`` (24 blocks, hidden 64: depth for the layer claims) and
+``smollm2-tofu`` (30 layers, tied embeddings). Fast mode (CI, ``GEFFECT_FAST=1``) shrinks the tiny tier only
+(fewer steps and rows), with learning rates fixed by the same rule for the shrunk runs.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+
+from .config import fast_mode
+
+SETTINGS = ("paper", "theory", "table1")
+GRID_FACTOR = 2.0
+
+#: per model: the forget rows (split, and the last |n| of them when n < 0), retain rows drawn per seed, steps
+TIERS: Dict[str, dict] = {
+    "tiny": dict(split="forget05", n_forget=None, n_retain=16, steps=24, table1=True),
+    "deep": dict(split="forget05", n_forget=None, n_retain=16, steps=24, table1=True),
+    "smollm2-tofu": dict(split="smollm2", n_forget=None, n_retain=8, steps=16, table1=False),
+}
+FAST_TIER = dict(split="forget05", n_forget=-30, n_retain=8, steps=12, table1=True)   # tiny under GEFFECT_FAST
+TABLE1 = dict(batch=16, epochs=5, warmup_epochs=1)
+FAST_TABLE1 = dict(batch=16, epochs=3, warmup_epochs=1)
+#: evaluation of the Table 1 analogue: rows per split (None = all), generation budget, seeds reported
+EVAL = dict(n_eval=None, fast_n_eval=20, seeds=(0, 1, 2))
+
+#: the learning rates fixed by the rule, with the calibration that chose them (``calibrate``; data in
+#: geffect_lite/results/calibration.json). Keyed by (setting, model, fast).
+LR: Dict[Tuple[str, str, bool], float] = {}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One experimental setting: the optimiser and the data of a trajectory (a frozen, hashable record)."""
+    name: str                      # paper | theory | table1
+    model: str                     # a geffect_lite.load_model name
+    optimizer: str                 # adamw | sgd
+    lr: float                      # from LR (the rule), unless an ablation changes it
+    steps: int                     # optimiser steps (table1: epochs × mini-batches)
+    split: str                     # forget split ("smollm2": smollm2-tofu's own two authors)
+    n_forget: Optional[int]        # None: the whole split; n < 0: its last |n| rows (the last authors)
+    n_retain: int                  # retain rows, drawn with the seed from the matching retain pool
+    batch: Optional[int] = None    # None: full batch; else mini-batches of this many forget rows
+    warmup: int = 0                # linear warm-up steps
+    decay: bool = False            # linear decay to 0 after the warm-up
+    risk: str = "token_mean"       # the risk's reduction (token_mean = the official code; seq_sum = the equations)
+    seed: int = 0                  # retain rows, mini-batch order, RMU's random direction
+    fast: bool = False
+
+    def replace(self, **changes) -> "Setting":
+        """A copy with some fields changed (an ablation), e.g. ``S.replace(lr=S.lr * 2)``."""
+        return dataclasses.replace(self, **changes)
+
+    def key(self) -> str:
+        """A stable short hash of every field (for caches)."""
+        return hashlib.sha1(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:12]
+
+    def run_kwargs(self) -> dict:
+        """The optimisation arguments of ``gl.run`` for this setting."""
+        return dict(steps=self.steps, lr=self.lr, optimizer=self.optimizer, warmup=self.warmup, decay=self.decay,
+                    risk=self.risk, seed=self.seed)
+
+    def describe(self) -> str:
+        batch = "full batch" if self.batch is None else f"mini-batches of {self.batch}"
+        sched = f", warm-up {self.warmup} steps then linear decay" if self.decay else ""
+        return (f"{self.name}: {self.optimizer} lr {self.lr:g}, {self.steps} steps, {batch}{sched}, model "
+                f"{self.model}, forget {self.split}{'' if self.n_forget is None else f' (last {-self.n_forget})'}, "
+                f"{self.n_retain} retain rows, risk {self.risk}, seed {self.seed}")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Settings
+# --------------------------------------------------------------------------------------------------------------
+def tier(model: str, fast: bool = False) -> dict:
+    """The data and step budget of a model tier (fast mode: the shrunk tiny tier)."""
+    if model not in TIERS:
+        raise ValueError(f"no protocol for model {model!r}; tiers: {', '.join(TIERS)}")
+    return dict(FAST_TIER) if fast and model == "tiny" else dict(TIERS[model])
+
+
+def setting(name: str = "paper", model: str = "tiny", fast: Optional[bool] = None, seed: int = 0,
+            lr: Optional[float] = None) -> Setting:
+    """The protocol's setting ``name`` for ``model`` (fast mode from the environment unless given)."""
+    if name not in SETTINGS:
+        raise ValueError(f"unknown setting {name!r}; valid: {', '.join(SETTINGS)}")
+    fast = fast_mode() if fast is None else bool(fast)
+    fast = fast and model == "tiny"
+    t = tier(model, fast)
+    if lr is None:
+        lr = calibrated_lr(name, model, fast)
+    common = dict(name=name, model=model, lr=float(lr), split=t["split"], n_forget=t["n_forget"],
+                  n_retain=t["n_retain"], seed=seed, fast=fast)
+    if name == "table1":
+        tb = FAST_TABLE1 if fast else TABLE1
+        per_epoch = max(1, math.ceil(n_forget_rows(t) / tb["batch"]))
+        return Setting(optimizer="adamw", steps=tb["epochs"] * per_epoch, batch=tb["batch"],
+                       warmup=tb["warmup_epochs"] * per_epoch, decay=True, **common)
+    return Setting(optimizer="adamw" if name == "paper" else "sgd", steps=t["steps"], **common)
+
+
+def n_forget_rows(t: dict) -> int:
+    """How many forget rows a tier unlearns (forget05: 50; smollm2-tofu's two authors: 20)."""
+    whole = 20 if t["split"] == "smollm2" else 10 * int(t["split"][-2:])
+    return whole if t["n_forget"] is None else min(whole, abs(t["n_forget"]))
+
+
+def calibrated_lr(name: str, model: str, fast: bool) -> float:
+    if not LR:
+        LR.update(load_calibration())
+    key = (name, model, bool(fast))
+    if key not in LR:
+        raise KeyError(f"no calibrated learning rate for setting {name!r} on {model!r} (fast={fast}); run "
+                       f"`python -m geffect_lite protocol --calibrate --model {model}` or pass lr= explicitly")
+    return LR[key]
+
+
+def load_calibration() -> Dict[Tuple[str, str, bool], float]:
+    from .results import load
+    data = load("calibration") or {}
+    return {(c["setting"], c["model"], bool(c["fast"])): float(c["lr"]) for c in data.get("chosen", [])}
