@@ -73,8 +73,10 @@ def setup_notebook(seed: int = 0, threads: int | None = None) -> bool:
         transformers.utils.logging.set_verbosity_error()
     except Exception:
         pass
-    from .plots import setup
+    from .plots import setup      # lazy on purpose: config is imported by everything, plots pulls in matplotlib
+    from .teach import start
     setup()
+    start()
     return fast_mode()
 
 

@@ -1,31 +1,50 @@
-"""Seaborn figures in the paper's style. Every function takes library results (DataFrames) and returns a figure
-or axes; nothing here computes G-effects. Colours follow the paper: gold/brown = unlearn (e_u), navy = retain (e_r);
-solid = total, dashed = layer groups (Fig. 2 legend).
+"""Seaborn figures in the paper's style, readable when projected. Every function takes library results (tidy
+DataFrames) and returns axes or a figure; nothing here computes G-effects.
+
+Colours, fixed across the whole series:
+
+* within one objective's plot, **gold = the forget set (e_u)** and **navy = the retain set (e_r)**, solid = total,
+  lighter shades and dashes = layer groups from shallow to deep (the paper's Fig. 2 legend);
+* when several objectives share a plot, **each objective has one colour** (:data:`OBJECTIVE_COLOURS`,
+  :func:`colour`); its ``+kl`` / ``+gd`` / ``+rr`` variants keep that colour and change the line style.
+
+G-effects span many orders of magnitude (GA's spike is 10⁴× its quiet start), so the default y-axis is symmetric
+log, with one labelled tick per decade or two (:func:`symlog`) and the linear region marked.
 """
 from __future__ import annotations
 
+import hashlib
+import math
 from pathlib import Path
-from typing import Optional
-
-import matplotlib
+from typing import Optional, Sequence
 
 import matplotlib.pyplot as plt
 import numpy as np
 import seaborn as sns
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
-UNLEARN = "#b8860b"   # gold/brown
-RETAIN = "#1f2a6b"    # navy
-PALETTE = {"unlearn": UNLEARN, "retain": RETAIN}
+FORGET = "#b8860b"    # gold: the forget set, e_u
+RETAIN = "#1f2a6b"    # navy: the retain set, e_r
+PALETTE = {"forget": FORGET, "retain": RETAIN}
+GROUP_ORDER = ("embed", "embed+lm (tied)", "shallow", "middle", "deep", "lm")
 GROUP_DASHES = {"embed": (1, 1), "embed+lm (tied)": (1, 1), "shallow": (4, 2), "middle": (3, 1, 1, 1),
                 "deep": (6, 2), "lm": (2, 1, 4, 1)}
+#: one colour per objective (colour-blind-safe where possible), the same in every notebook
+OBJECTIVE_COLOURS = {
+    "ga": "#d62728", "wga": "#2ca02c", "npo": "#1f77b4", "tnpo": "#17becf", "wtnpo": "#9467bd", "po": "#8c564b",
+    "idkdpo": "#c49c94", "rmu": "#e377c2", "gd": "#ff7f0e", "kl": "#7f7f7f", "simnpo": "#bcbd22",
+    "satimp": "#aec7e8", "undial": "#98df8a", "ce-u": "#ff9896",
+}
+VARIANT_STYLES = {"": "-", "+kl": "--", "+gd": "-.", "+rr": ":"}
 
 
-def setup(context: str = "notebook", font_scale: float = 1.1):
-    """Readable-when-projected defaults."""
-    sns.set_theme(context=context, style="whitegrid", font_scale=font_scale)
+def setup(context: str = "notebook", font_scale: float = 1.2):
+    """Readable-when-projected defaults (labels ≥ 12 pt at 100 dpi)."""
+    sns.set_theme(context=context, style="whitegrid", font_scale=font_scale,
+                  rc={"figure.dpi": 100, "savefig.dpi": 150, "legend.frameon": False})
 
 
-def save(fig, path, dpi: int = 150):
+def save(fig, path, dpi: int = 150) -> Path:
     """Save a figure (folders created); returns the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -33,188 +52,290 @@ def save(fig, path, dpi: int = 150):
     return p
 
 
-def trajectory(traj, ax=None, title: Optional[str] = None, opt: bool = False, symlog: bool = True):
-    """e_u and e_r over steps (paper Fig. 3a style); ``opt=True`` adds the optimiser-aware G-effects dotted."""
-    df = traj.steps[traj.steps.status == "ok"] if "status" in traj.steps else traj.steps
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
-    ax.plot(df.step, df.e_u, color=UNLEARN, lw=2, label="unlearn $e_u$")
-    ax.plot(df.step, df.e_r, color=RETAIN, lw=2, label="retain $e_r$")
-    if opt and "e_u_opt" in df:
-        ax.plot(df.step, df.e_u_opt, color=UNLEARN, lw=1.2, ls=":", label="$e_u$ (optimiser-aware)")
-        ax.plot(df.step, df.e_r_opt, color=RETAIN, lw=1.2, ls=":", label="$e_r$ (optimiser-aware)")
-    ax.axhline(0, color="grey", lw=0.8)
-    if symlog:
-        cols = ["e_u", "e_r"] + (["e_u_opt", "e_r_opt"] if opt and "e_u_opt" in df else [])
-        lim = max(1e-12, float(np.nanmax(np.abs(df[cols].values))) if len(df) else 1.0)
-        ax.set_yscale("symlog", linthresh=max(lim * 1e-2, 1e-12))
-    ax.set_xlabel("unlearning step")
-    ax.set_ylabel("G-effect")
-    ax.set_title(title or traj.config.get("objective", ""))
-    ax.legend(fontsize="small")
+def colour(name: str) -> str:
+    """The colour of an objective (its base's for ``x+kl``, ``npo_b1``…; a stable hashed one for user objectives)."""
+    base = name.split("+")[0].split("_")[0].split(" ")[0].lower()
+    if base in OBJECTIVE_COLOURS:
+        return OBJECTIVE_COLOURS[base]
+    h = int(hashlib.sha1(base.encode()).hexdigest()[:6], 16)
+    return sns.color_palette("husl", 24)[h % 24]
+
+
+def style(name: str) -> str:
+    """The line style of an objective's variant: solid, "--" for +kl, "-." for +gd, ":" for +rr."""
+    return VARIANT_STYLES.get("+" + name.split("+", 1)[1] if "+" in name else "", "-")
+
+
+def symlog(ax, values, axis: str = "y", max_labels: int = 9):
+    """Symmetric-log scale with readable ticks: the linear region is the decade 10⁻³ below the largest |value|,
+    one tick at 0, and ±10^k ticks every one or two decades so that at most ``max_labels`` labels show."""
+    vals = np.asarray(values, dtype=float).ravel()
+    vals = vals[np.isfinite(vals)]
+    v = np.abs(vals[vals != 0])
+    top = float(v.max()) if v.size else 1.0
+    hi = math.ceil(math.log10(top))
+    lo = hi - 3
+    signs = [s for s, present in ((-1, (vals < 0).any()), (1, (vals > 0).any())) if present] or [1]
+    decades = list(range(lo + 1, hi + 1))
+    stride = max(1, math.ceil(len(decades) * len(signs) / max(1, max_labels - 1)))
+    decades = decades[::-1][::stride][::-1]
+    ticks = sorted([0.0] + [s * 10.0 ** k for s in signs for k in decades])
+    fmt = FuncFormatter(lambda x, _: "0" if x == 0 else f"{'−' if x < 0 else ''}$10^{{{int(round(math.log10(abs(x))))}}}$")
+    if axis == "y":
+        ax.set_yscale("symlog", linthresh=10.0 ** lo, linscale=0.5)
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_major_formatter(fmt)
+        ax.axhspan(-10.0 ** lo, 10.0 ** lo, color="0.92", zorder=0, lw=0)
+    else:
+        ax.set_xscale("symlog", linthresh=10.0 ** lo, linscale=0.5)
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(fmt)
     return ax
 
 
-def _shades(base: str, n: int):
-    """n shades of ``base`` from light to dark (lighter = shallower group, as in the paper's Fig. 2 legend)."""
-    return sns.light_palette(base, n_colors=n + 2)[2:] if n else []
+def legend_outside(ax, **kw):
+    """A legend to the right of the axes, off the data."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kw)
+
+
+def _ok(steps):
+    return steps[(steps.status == "ok") & steps.e_u.notna()] if "status" in steps else steps
+
+
+def trajectory(traj, ax=None, title: Optional[str] = None, opt: bool = False, log: bool = True, legend: bool = True):
+    """e_u (gold) and e_r (navy) over steps (Fig. 3a style); ``opt=True`` adds the optimiser-aware G-effects dotted."""
+    df = _ok(traj.steps)
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    ax.plot(df.step, df.e_u, color=FORGET, lw=2.2, label="$e_u$ (forget)")
+    ax.plot(df.step, df.e_r, color=RETAIN, lw=2.2, label="$e_r$ (retain)")
+    cols = ["e_u", "e_r"]
+    if opt and "e_u_opt" in df:
+        ax.plot(df.step, df.e_u_opt, color=FORGET, lw=1.4, ls=":", label="$e_u$, optimiser-aware")
+        ax.plot(df.step, df.e_r_opt, color=RETAIN, lw=1.4, ls=":", label="$e_r$, optimiser-aware")
+        cols += ["e_u_opt", "e_r_opt"]
+    ax.axhline(0, color="grey", lw=0.8)
+    if log and len(df):
+        symlog(ax, df[cols].to_numpy().ravel())
+    ax.set_xlabel("unlearning step")
+    ax.set_ylabel("G-effect")
+    ax.set_title(title or traj.config.get("objective", ""))
+    if legend:
+        legend_outside(ax)
+    return ax
 
 
 def groups(traj, ax=None, scheme: str = "paper", term: str = "objective", title: Optional[str] = None,
-           symlog: bool = True, risk_sets=("unlearn", "retain")):
-    """Layer-group G-effects over steps (paper Fig. 3b): gold shades = unlearn, navy shades = retain, lighter =
-    shallower group, and a dash style per group (Fig. 2 legend)."""
+           log: bool = True, risk_sets=("forget", "retain"), legend: bool = True):
+    """Layer-group G-effects over steps (Fig. 3b): gold shades = forget, navy shades = retain, lighter = shallower,
+    one dash style per group (the paper's Fig. 2 legend)."""
     g = traj.groups
     g = g[(g.scheme == scheme) & (g.term == term) & (g.risk_set.isin(risk_sets))].copy()
-    order = [x for x in ["embed", "embed+lm (tied)", "shallow", "middle", "deep", "lm"] if x in set(g.group)] \
-        if scheme == "paper" else list(dict.fromkeys(g.group))
-    g["series"] = g.risk_set + ": " + g.group
-    pal = {}
+    order = [x for x in GROUP_ORDER if x in set(g.group)] if scheme == "paper" else list(dict.fromkeys(g.group))
+    ax = ax or plt.subplots(figsize=(7.5, 4.2))[1]
     for rs in risk_sets:
-        for grp, col in zip(order, _shades(PALETTE[rs], len(order))):
-            pal[f"{rs}: {grp}"] = col
-    ax = ax or plt.subplots(figsize=(6.5, 3.8))[1]
-    dashes = {k: GROUP_DASHES.get(k.split(": ", 1)[1], (1, 0)) for k in pal} if scheme == "paper" else True
-    sns.lineplot(data=g, x="step", y="value", hue="series", style="series", palette=pal, dashes=dashes, ax=ax,
-                 hue_order=[k for k in pal if k in set(g.series)], style_order=[k for k in pal if k in set(g.series)],
-                 lw=1.8)
+        shades = sns.light_palette(PALETTE[rs], n_colors=len(order) + 2)[2:]
+        for grp, col in zip(order, shades):
+            d = g[(g.risk_set == rs) & (g.group == grp)]
+            ax.plot(d.step, d.value, color=col, lw=1.9, dashes=GROUP_DASHES.get(grp, (1, 0)),
+                    label=f"{'$e_u$' if rs == 'forget' else '$e_r$'} {grp}")
     ax.axhline(0, color="grey", lw=0.8)
-    if symlog and len(g):
-        lim = max(1e-12, float(np.nanmax(np.abs(g.value.values))))
-        ax.set_yscale("symlog", linthresh=max(lim * 1e-2, 1e-12))
+    if log and len(g):
+        symlog(ax, g.value.to_numpy())
     ax.set_xlabel("unlearning step")
     ax.set_ylabel("G-effect")
     ax.set_title(title or f"{traj.config.get('objective', '')}: layer groups")
-    ax.legend(fontsize="x-small", ncol=2, loc="best", title=None)
+    if legend:
+        legend_outside(ax, ncol=1, fontsize="small")
+    return ax
+
+
+def compare(trajs: dict, column: str = "e_u", ax=None, log: bool = True, title: Optional[str] = None,
+            ylabel: Optional[str] = None):
+    """One line per objective (its colour, its variant's line style) of one column of ``steps`` over steps."""
+    ax = ax or plt.subplots(figsize=(7.5, 4.2))[1]
+    allv = []
+    for name, tr in trajs.items():
+        d = _ok(tr.steps) if column.startswith("e_") else tr.steps.dropna(subset=[column])
+        ax.plot(d.step, d[column], color=colour(name), ls=style(name), lw=2, label=name)
+        allv.append(d[column].to_numpy())
+    ax.axhline(0, color="grey", lw=0.8)
+    if log and allv:
+        symlog(ax, np.concatenate(allv))
+    ax.set_xlabel("unlearning step")
+    ax.set_ylabel(ylabel or {"e_u": "$e_u$ (forget)", "e_r": "$e_r$ (retain)", "risk_u": "forget risk (NLL)",
+                             "risk_r": "retain risk (NLL)"}.get(column, column))
+    ax.set_title(title or column)
+    legend_outside(ax)
     return ax
 
 
 def bar_groups(ge, scheme: str = "paper", term: str = "objective", ax=None, title: Optional[str] = None):
-    """Bar chart of one G-effect's group breakdown (unlearn vs retain)."""
+    """One G-effect's group breakdown, forget vs retain."""
     g = ge.groups
     g = g[(g.scheme == scheme) & (g.term == term)]
-    ax = ax or plt.subplots(figsize=(6, 3.2))[1]
+    ax = ax or plt.subplots(figsize=(7, 3.8))[1]
     sns.barplot(data=g, x="group", y="value", hue="risk_set", palette=PALETTE, ax=ax)
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_ylabel("G-effect")
-    ax.set_xlabel("")
+    ax.set_xlabel(f"{scheme} group")
     ax.set_title(title or f"{ge.info.get('objective', '')}: G-effect by {scheme} group")
     ax.tick_params(axis="x", rotation=30)
+    legend_outside(ax, title="risk set")
     return ax
 
 
-def first_order(traj, risk_set: str = "unlearn", ax=None):
-    """Predicted (−η e, first order) vs realised risk change per step, plus the second-order term if recorded."""
-    s = "u" if risk_set == "unlearn" else "r"
+def first_order(traj, risk_set: str = "forget", ax=None):
+    """Predicted (first order, ∇RᵀΔθ) vs realised risk change per step, plus the second-order term if recorded."""
+    s = "u" if risk_set == "forget" else "r"
     df = traj.steps.dropna(subset=[f"pred_d{s}", f"real_d{s}"])
-    ax = ax or plt.subplots(figsize=(6, 3.6))[1]
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
     ax.plot(df.step, df[f"real_d{s}"], "o-", color="black", label="realised ΔR")
     ax.plot(df.step, df[f"pred_d{s}"], "s--", color=PALETTE[risk_set], label="first order ∇RᵀΔθ")
     if f"second_{s}" in df:
-        ax.plot(df.step, df[f"pred_d{s}"] + df[f"second_{s}"], "^:", color="tab:red",
-                label="+ ½ΔθᵀHΔθ (second order)")
+        ax.plot(df.step, df[f"pred_d{s}"] + df[f"second_{s}"], "^:", color="tab:red", label="+ ½ΔθᵀHΔθ")
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("unlearning step")
-    ax.set_ylabel(f"change of R on the {risk_set} set")
-    ax.set_title(f"First-order check ({risk_set})")
-    ax.legend(fontsize="small")
+    ax.set_ylabel(f"change of R ({risk_set} set)")
+    ax.set_title(f"First-order check, {risk_set} set")
+    legend_outside(ax)
+    return ax
+
+
+def accumulated(traj, risk_set: str = "forget", ax=None, title: Optional[str] = None):
+    """The accumulated G-effect: −Σ_t η_t e_t (raw) and Σ_t ∇R_tᵀΔθ_t (optimiser-aware) against the realised
+    R(θ_t) − R(θ_0) over a run."""
+    s = "u" if risk_set == "forget" else "r"
+    d = _ok(traj.steps).dropna(subset=[f"real_d{s}"])
+    ax = ax or plt.subplots(figsize=(7, 4))[1]
+    ax.plot(d.step + 1, d[f"real_d{s}"].cumsum(), "o-", color="black", lw=2, label="realised $R(θ_t) − R(θ_0)$")
+    ax.plot(d.step + 1, (-d.lr * d[f"e_{s}"]).cumsum(), "s--", color=PALETTE[risk_set], label="$−Σ η e$ (raw)")
+    ax.plot(d.step + 1, d[f"pred_d{s}"].cumsum(), "^:", color="tab:red", label="$Σ ∇R^⊤Δθ$ (optimiser-aware)")
+    vals = np.concatenate([d[f"real_d{s}"].cumsum(), (-d.lr * d[f"e_{s}"]).cumsum(), d[f"pred_d{s}"].cumsum()])
+    symlog(ax, vals)
+    ax.set_xlabel("step")
+    ax.set_ylabel(f"accumulated change of R ({risk_set})")
+    ax.set_title(title or f"{traj.config.get('objective', '')}: accumulated G-effect")
+    legend_outside(ax)
     return ax
 
 
 def weights(traj, column: str = "weight", ax=None, log: bool = False, title: Optional[str] = None):
-    """Mean objective weight (or inverse confidence) over steps (Fig. 5a; GA's inverse confidence, appendix)."""
+    """The objective's weight (or 1/p) over steps: median and interquartile band over tokens (Fig. 5a)."""
     w = traj.weights
-    ax = ax or plt.subplots(figsize=(6, 3.4))[1]
-    sns.lineplot(data=w, x="step", y=column, ax=ax, errorbar=("pi", 50), color=UNLEARN)
+    ax = ax or plt.subplots(figsize=(7, 3.8))[1]
+    sns.lineplot(data=w, x="step", y=column, ax=ax, errorbar=("pi", 50), estimator="median",
+                 color=colour(traj.config.get("objective", "")))
     if log:
         ax.set_yscale("log")
     ax.set_xlabel("unlearning step")
-    ax.set_title(title or f"{traj.config.get('objective', '')}: {column}")
+    ax.set_ylabel(column.replace("_", " "))
+    ax.set_title(title or f"{traj.config.get('objective', '')}: {column.replace('_', ' ')} (median, IQR)")
     return ax
 
 
-def pg_density(df, x: str = "unlearn", y: str = "retain", hue: str = "weight_bin", ax=None):
-    """Joint density of (unlearning PG-effect, retaining PG-effect) by weight bin (paper Fig. 5b).
+def pg_density(df, hue: str = "weight_bin", ax=None, title: Optional[str] = None):
+    """Fig. 5b: each forget point's (unlearning PG-effect, retaining PG-effect), coloured by its NPO weight bin
+    (darker = larger weight), with density contours where a bin has enough points.
 
-    ``df``: one row per forget instance with columns ``unlearn``, ``retain`` (PG-effects) and ``weight_bin``.
-    """
-    ax = ax or plt.subplots(figsize=(5.5, 4.2))[1]
-    n_bins = df[hue].nunique() if len(df) else 1
-    pal = sns.color_palette("rocket_r", n_colors=max(n_bins, 1))
-    try:
-        sns.kdeplot(data=df, x=x, y=y, hue=hue, ax=ax, levels=4, palette=pal, warn_singular=False)
-    except Exception:
-        pass
-    sns.scatterplot(data=df, x=x, y=y, hue=hue, ax=ax, palette=pal, s=18, legend=False)
+    ``df``: rows with columns ``forget``, ``retain`` (PG-effects, :func:`geffect_lite.pg_effects`) and ``hue``."""
+    ax = ax or plt.subplots(figsize=(7, 5))[1]
+    bins = sorted(df[hue].dropna().unique()) if len(df) else []
+    pal = dict(zip(bins, sns.color_palette("rocket_r", n_colors=max(len(bins), 1))))
+    for b in bins:
+        d = df[df[hue] == b]
+        if len(d) >= 5 and d.forget.std() > 0 and d.retain.std() > 0:
+            sns.kdeplot(data=d, x="forget", y="retain", ax=ax, levels=3, color=pal[b], warn_singular=False)
+        ax.scatter(d.forget, d.retain, s=28, color=pal[b], label=str(b), edgecolor="white", linewidth=0.4)
     ax.axhline(0, color="grey", lw=0.8)
     ax.axvline(0, color="grey", lw=0.8)
-    ax.set_xlabel("unlearning PG-effect")
-    ax.set_ylabel("retaining PG-effect")
+    ax.set_xlabel("unlearning PG-effect  ∇R(forget)ᵀ∇log p(s)")
+    ax.set_ylabel("retaining PG-effect  ∇R(retain)ᵀ∇log p(s)")
+    ax.set_title(title or "PG-effects by NPO weight (Fig. 5b)")
+    legend_outside(ax, title="NPO weight")
     return ax
 
 
-def token_heatmap(tokens_df, risk_set: str = "unlearn", view: str = "moved", ax=None, max_instances: int = 12,
+def token_heatmap(tokens_df, risk_set: str = "forget", view: str = "moved", ax=None, max_instances: int = 10,
                   title: Optional[str] = None):
-    """Per-token G-effects as a heat map: rows = instances, columns = answer positions, text = the token."""
+    """Per-token G-effects: rows = instances, columns = answer positions, text = the token. The colour is the token's
+    share of Σ|token G-effect| in the figure (signed, linear): **red = this token's risk rises** (G-effect < 0),
+    **blue = it falls** (G-effect > 0), white = no effect."""
     d = tokens_df[(tokens_df.risk_set == risk_set) & (tokens_df.view == view)]
     if "step" in d:
-        d = d[d.step == d.step.max()]
+        d = d[d.step == d.step.min()]
     ids = list(dict.fromkeys(d.id))[:max_instances]
-    d = d[d.id.isin(ids)]
-    mat = d.pivot_table(index="id", columns="position", values="value", sort=False).reindex(ids)
+    d = d[d.id.isin(ids)].copy()
+    d["share"] = d.value / max(float(d.value.abs().sum()), 1e-300)
+    mat = d.pivot_table(index="id", columns="position", values="share", sort=False).reindex(ids)
     txt = d.pivot_table(index="id", columns="position", values="token", aggfunc="first", sort=False).reindex(ids)
-    ax = ax or plt.subplots(figsize=(min(18, 1 + 0.55 * mat.shape[1]), 0.5 + 0.45 * len(ids)))[1]
+    ax = ax or plt.subplots(figsize=(min(20, 2 + 0.75 * mat.shape[1]), 1 + 0.55 * len(ids)))[1]
     vmax = float(np.nanmax(np.abs(mat.values))) if mat.size else 1.0
     sns.heatmap(mat, annot=txt.fillna("").values, fmt="", cmap="RdBu", center=0, vmin=-vmax, vmax=vmax, ax=ax,
-                annot_kws={"fontsize": 7}, cbar_kws={"label": "token G-effect"})
+                annot_kws={"fontsize": 9}, cbar_kws={"label": "share of Σ|token G-effect|\n(red: risk rises)"})
     ax.set_xlabel("answer position")
     ax.set_ylabel("")
-    ax.set_title(title or f"Per-token G-effect ({risk_set}, {view}); red = risk rises")
+    ax.set_title(title or f"Per-token G-effect ({risk_set} set, {view} view)")
     return ax
 
 
 def cone(proj, ax=None, title: str = "Fig. 1 with real gradients"):
     """The paper's Fig. 1: objective gradients projected on the plane of ∇R_u and ∇R_r.
 
-    ``proj``: DataFrame with columns name, x, y (coordinates in an orthonormal basis of span{∇R_u, ∇R_r}, with ∇R_u
-    along +x), and rows named ``∇R_u`` and ``∇R_r``. A direction g gives e_u = ⟨g, ∇R_u⟩ and e_r = ⟨g, ∇R_r⟩, so the
-    good region (e_u < 0, e_r ≥ 0) is the intersection of two half-planes.
-    """
-    ax = ax or plt.subplots(figsize=(5.2, 5.2))[1]
+    ``proj``: DataFrame with columns name, x, y (coordinates in an orthonormal basis of span{∇R_u, ∇R_r}, ∇R_u along
+    +x) and rows named ``∇R_u`` and ``∇R_r``. A direction g has e_u = ⟨g, ∇R_u⟩ and e_r = ⟨g, ∇R_r⟩, so the good
+    region (e_u < 0, e_r ≥ 0) is the intersection of two half-planes (green)."""
+    ax = ax or plt.subplots(figsize=(6, 6))[1]
     ru = proj[proj.name == "∇R_u"][["x", "y"]].values[0]
     rr = proj[proj.name == "∇R_r"][["x", "y"]].values[0]
     ang = np.linspace(0, 2 * np.pi, 721)
     circ = np.stack([np.cos(ang), np.sin(ang)], 1)
     good = (circ @ ru < 0) & (circ @ rr >= 0)
-    ax.scatter(circ[good, 0], circ[good, 1], s=4, color="tab:green", alpha=0.6, label="$e_u<0,\\ e_r\\geq0$")
+    ax.scatter(circ[good, 0], circ[good, 1], s=6, color="tab:green", alpha=0.6, label="$e_u<0,\\ e_r\\geq0$")
     ax.add_patch(plt.Circle((0, 0), 1, fill=False, color="grey"))
     for _, r in proj.iterrows():
         v = np.array([r.x, r.y])
-        nrm = np.linalg.norm(v)
-        if nrm == 0:
+        if np.linalg.norm(v) == 0:
             continue
-        v = v / nrm
-        is_risk = r["name"].startswith("∇R")
-        col = PALETTE["unlearn"] if r["name"] == "∇R_u" else PALETTE["retain"] if r["name"] == "∇R_r" else "black"
-        ax.annotate("", xy=v, xytext=(0, 0), arrowprops=dict(arrowstyle="->", color=col, lw=2.2 if is_risk else 1.3))
-        ax.text(1.12 * v[0], 1.12 * v[1], r["name"], ha="center", va="center", fontsize=9, color=col)
-    ax.set_xlim(-1.4, 1.4)
-    ax.set_ylim(-1.4, 1.4)
+        v = v / np.linalg.norm(v)
+        col = FORGET if r["name"] == "∇R_u" else RETAIN if r["name"] == "∇R_r" else colour(r["name"])
+        ax.annotate("", xy=v, xytext=(0, 0),
+                    arrowprops=dict(arrowstyle="->", color=col, lw=2.4 if r["name"].startswith("∇R") else 1.5))
+        ax.text(1.14 * v[0], 1.14 * v[1], r["name"], ha="center", va="center", fontsize=11, color=col)
+    ax.set_xlim(-1.45, 1.45)
+    ax.set_ylim(-1.45, 1.45)
     ax.set_aspect("equal")
     ax.axis("off")
     ax.set_title(title)
-    ax.legend(loc="lower left", fontsize="small")
+    ax.legend(loc="lower left")
     return ax
 
 
-def grid(trajs: dict, scheme: str = "paper", figsize_per=(4.2, 3.0)):
-    """A grid in the style of the paper's Figs. 3–8: one column per objective, rows = total and groups."""
-    n = len(trajs)
-    fig, axes = plt.subplots(2, n, figsize=(figsize_per[0] * n, figsize_per[1] * 2), squeeze=False)
-    for j, (name, tr) in enumerate(trajs.items()):
-        trajectory(tr, ax=axes[0, j], title=name)
-        if tr.groups is not None:
-            groups(tr, ax=axes[1, j], scheme=scheme, title=f"{name}: groups")
-            if j < n - 1:
-                axes[1, j].get_legend().remove() if axes[1, j].get_legend() else None
-    fig.tight_layout()
+def grid(trajs: dict, ncols: int = 3, group_panel: Optional[str] = None, size=(4.8, 3.3)):
+    """The README figure: one panel per objective (e_u and e_r, symlog) in ``ncols`` columns, plus the layer groups
+    of ``group_panel`` (default: the first objective) in the last panel; one shared legend."""
+    names = list(trajs)
+    n = len(names) + 1
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        trajectory(trajs[name], ax=ax, title=name, legend=False)
+        ax.title.set_color(colour(name))
+        ax.set_xlabel("step")
+    gp = group_panel or names[0]
+    gax = axes.flat[len(names)]
+    groups(trajs[gp], ax=gax, title=f"{gp}: layer groups", legend=False)
+    gax.set_xlabel("step")
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    h, lab = axes.flat[0].get_legend_handles_labels()
+    gh, gl = gax.get_legend_handles_labels()
+    fig.legend(h + gh, lab + gl, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.02), frameon=False)
+    fig.tight_layout(rect=(0, 0.08, 1, 1))
     return fig
+
+
+__all__ = ["setup", "save", "colour", "style", "symlog", "legend_outside", "trajectory", "groups", "compare",
+           "bar_groups", "first_order", "accumulated", "weights", "pg_density", "token_heatmap", "cone", "grid",
+           "PALETTE", "FORGET", "RETAIN", "OBJECTIVE_COLOURS"]

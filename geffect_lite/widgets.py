@@ -1,156 +1,195 @@
-"""ipywidgets that only wire library functions (core widgets only: works on Colab's ipywidgets 7.7 and 8.x).
+"""ipywidgets that only wire library functions (core widgets only: Colab's ipywidgets 7.7 and 8.x both work).
 
-The logic lives in :class:`Explorer` — plain Python, cached, unit-tested headlessly over every objective × layer
-group × step position. :func:`explorer_widget` merely binds its :meth:`Explorer.view` to dropdowns and sliders with
-``interactive_output``; :func:`hparam_widget` does the same for a one-parameter sweep (α for WGA, β for NPO, …).
+**A control offers only what it can show.** The :class:`Explorer` holds a fixed menu of (objective, hyper-parameter
+values) under one protocol setting; its sliders are selection sliders over exactly those values, whose trajectories
+are computed (and cached on disk) before the dashboard is drawn, so every position of every control changes the
+plot. The logic is plain Python and unit-tested headlessly; :func:`explorer_widget` merely binds :meth:`Explorer.view`
+to the controls, and :func:`choice_widget` does the same for a one-parameter sweep (WGA's α in 04, NPO's β in 05).
+A bad value passed to the library raises an error naming the valid ones.
 """
 from __future__ import annotations
 
-import copy
-from typing import Dict, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import matplotlib.pyplot as plt
+import pandas as pd
 
-# objective → (hyper-parameter the slider moves, min, max, step, default) — the paper's figure values as defaults
-HPARAM_SLIDERS: Dict[str, Tuple[Optional[str], float, float, float, float]] = {
-    "ga": (None, 0, 0, 0, 0),
-    "wga": ("alpha", 0.0, 2.0, 0.25, 0.5),
-    "npo": ("beta", 0.1, 2.0, 0.1, 1.0),
-    "tnpo": ("beta", 0.1, 2.0, 0.1, 1.0),
-    "wtnpo": ("alpha", 0.0, 2.0, 0.25, 1.5),
-    "po": (None, 0, 0, 0, 0),
-    "rmu": ("c", 1.0, 10.0, 1.0, 5.0),
-    "simnpo": ("beta", 0.5, 5.0, 0.5, 2.5),
-    "satimp": ("beta1", 0.0, 5.0, 0.5, 5.0),
-    "undial": ("beta", 1.0, 30.0, 1.0, 10.0),
-    "idkdpo": ("beta", 0.1, 2.0, 0.1, 0.1),
-    "ga+gd": ("lam", 0.0, 2.0, 0.25, 1.0),
-    "ga+kl": ("lam", 0.0, 2.0, 0.25, 1.0),
+from . import experiment as X
+from .plots import PALETTE, colour, legend_outside, symlog
+
+#: objective → (hyper-parameter, the values offered): the paper's figure values where it has them
+MENU: Dict[str, Tuple[Optional[str], Tuple]] = {
+    "ga": (None, (None,)),
+    "wga": ("alpha", (0.5, 1.0, 2.0)),            # Fig. 3c uses 0.5
+    "npo": ("beta", (0.1, 1.0, 2.0)),             # Fig. 4
+    "tnpo": ("beta", (1.0,)),                     # Fig. 5c
+    "wtnpo": ("alpha", (1.0,)),
+    "po": (None, (None,)),                        # Fig. 6
+    "rmu": ("c", (2.0, 5.0)),                     # Fig. 7 uses 5
+    "ga+gd": ("lam", (1.0,)),                     # Fig. 8
+    "ga+kl": ("lam", (1.0,)),
 }
+FAST_MENU = {k: (n, v[:2]) for k, (n, v) in MENU.items() if k in ("ga", "wga", "npo", "po", "ga+kl")}
 GROUP_CHOICES = ("total", "embed", "shallow", "middle", "deep", "lm")
 
 
 class Explorer:
-    """Trajectories on demand, cached per (objective, hyper-parameter value); :meth:`view` draws one state.
+    """Trajectories of a fixed menu of choices under one setting (see the module docstring).
 
     Args:
-        model, tok, forget, retain: the starting model (never modified: each run uses a copy) and batches.
-        steps, lr, optimizer: the unlearning run each choice triggers.
+        setting: a :class:`~geffect_lite.protocol.Setting` (e.g. ``gl.protocol.setting("paper", "tiny")``).
+        menu: objective → (hyper-parameter name or None, values); default :data:`MENU` (:data:`FAST_MENU` in
+            fast mode). cache: keep the trajectories on disk (``gl.experiment.trajectory``).
     """
 
-    def __init__(self, model, forget, retain, steps: int = 10, lr: float = 0.05, optimizer: str = "sgd",
-                 objectives=None, progress: bool = False):
-        self.model, self.forget, self.retain = model, forget, retain
-        self.steps, self.lr, self.optimizer, self.progress = steps, lr, optimizer, progress
-        self.objectives = list(objectives or HPARAM_SLIDERS)
-        self._cache = {}
+    def __init__(self, setting, menu: Optional[dict] = None, cache: bool = True, progress: bool = False):
+        self.setting, self.cache, self.progress = setting, cache, progress
+        self.menu = dict(menu or (FAST_MENU if setting.fast else MENU))
+        self._runs: Dict[Tuple, object] = {}
 
-    def hparams(self, objective: str, value: Optional[float]) -> dict:
-        name = HPARAM_SLIDERS.get(objective, (None,))[0]
-        return {} if (name is None or value is None) else {name: float(value)}
+    @property
+    def objectives(self) -> List[str]:
+        return list(self.menu)
 
-    def trajectory(self, objective: str, value: Optional[float] = None):
-        """The (cached) trajectory for one choice."""
-        import geffect_lite as gl
-        from .objectives import get_objective
-        from .trajectory import run
-        key = (objective, None if value is None else round(float(value), 6))
-        if key not in self._cache:
-            obj = get_objective(objective, **self.hparams(objective, value))
-            m = copy.deepcopy(self.model)
-            ref = gl.reference_for(m, obj, self.forget, self.retain) if obj.needs_ref else None
-            self._cache[key] = run(m, obj, self.forget, self.retain, ref, steps=self.steps, lr=self.lr,
-                                   optimizer=self.optimizer, progress=self.progress)
-            del m
-        return self._cache[key]
+    def options(self, objective: str) -> Tuple[Optional[str], Tuple]:
+        """(hyper-parameter name, offered values) of one objective; ValueError for an objective not on the menu."""
+        if objective not in self.menu:
+            raise ValueError(f"objective {objective!r} is not on this explorer's menu; valid: {', '.join(self.menu)}")
+        return self.menu[objective]
 
-    def values(self, objective: str, value=None, group: str = "total"):
-        """Tidy DataFrame (step, risk_set, value) of the chosen group's G-effect."""
-        import pandas as pd
+    def _key(self, objective, value):
+        name, values = self.options(objective)
+        if name is None:
+            return objective, None
+        if value is None:
+            value = values[0]
+        match = [v for v in values if abs(float(v) - float(value)) < 1e-9]
+        if not match:
+            raise ValueError(f"{name}={value!r} was not computed for {objective}; offered: "
+                             f"{', '.join(map(str, values))}")
+        return objective, match[0]
+
+    def trajectory(self, objective: str, value=None):
+        """The trajectory of one menu choice (computed on first use, then cached)."""
+        key = self._key(objective, value)
+        if key not in self._runs:
+            name = self.menu[objective][0]
+            self._runs[key] = X.trajectory(objective, self.setting, {name: key[1]} if name else {},
+                                           cache=self.cache, progress=self.progress)
+        return self._runs[key]
+
+    def precompute(self) -> "Explorer":
+        """Compute every menu choice now, so no control ever waits on a run."""
+        for obj, (_, values) in self.menu.items():
+            for v in values:
+                self.trajectory(obj, v)
+        return self
+
+    def values(self, objective: str, value=None, group: str = "total") -> pd.DataFrame:
+        """Tidy (step, risk_set, value) of the chosen group's G-effect."""
+        if group not in GROUP_CHOICES:
+            raise ValueError(f"unknown group {group!r}; valid: {', '.join(GROUP_CHOICES)}")
         tr = self.trajectory(objective, value)
         if group == "total":
-            s = tr.steps[tr.steps.status == "ok"]
-            return pd.concat([pd.DataFrame(dict(step=s.step, risk_set="unlearn", value=s.e_u)),
+            s = tr.steps[(tr.steps.status == "ok") & tr.steps.e_u.notna()]
+            return pd.concat([pd.DataFrame(dict(step=s.step, risk_set="forget", value=s.e_u)),
                               pd.DataFrame(dict(step=s.step, risk_set="retain", value=s.e_r))], ignore_index=True)
-        g = tr.groups
-        g = g[(g.scheme == "paper") & (g.term == "objective")]
-        if group not in set(g.group):
-            if group == "lm" and "embed+lm (tied)" in set(g.group):
-                group = "embed+lm (tied)"
-            elif group == "embed" and "embed+lm (tied)" in set(g.group):
-                group = "embed+lm (tied)"
-            else:
-                raise KeyError(f"group {group!r} not in this model's groups {sorted(set(g.group))}")
+        g = tr.groups[(tr.groups.scheme == "paper") & (tr.groups.term == "objective")]
+        if group not in set(g.group) and group in ("embed", "lm") and "embed+lm (tied)" in set(g.group):
+            group = "embed+lm (tied)"
         return g[g.group == group][["step", "risk_set", "value"]].reset_index(drop=True)
 
+    def steps(self, objective: str, value=None) -> int:
+        """The last recorded step of a choice."""
+        return int(self.values(objective, value).step.max())
+
     def view(self, objective: str, value=None, group: str = "total", step: int = 0, show: bool = True):
-        """Draw the chosen G-effect over steps with the chosen step marked; returns (figure, row at that step)."""
-        from .plots import PALETTE
+        """Draw one choice over steps with ``step`` marked; returns (figure, {risk_set: value at that step}).
+        A step outside the run is an error naming the valid range."""
         d = self.values(objective, value, group)
         last = int(d.step.max()) if len(d) else 0
-        step = min(max(int(step), 0), last)
-        fig, ax = plt.subplots(figsize=(6.5, 3.6))
-        for rs, sub in d.groupby("risk_set"):
-            ax.plot(sub.step, sub.value, color=PALETTE[rs], lw=2, label=rs)
+        if not 0 <= int(step) <= last:
+            raise ValueError(f"step {step} is outside this run; valid: 0 … {last}")
+        fig, ax = plt.subplots(figsize=(8, 4.2))
+        for rs, sub in d.groupby("risk_set", sort=False):
+            ax.plot(sub.step, sub.value, color=PALETTE[rs], lw=2.2, label=f"{'$e_u$' if rs == 'forget' else '$e_r$'}")
         ax.axvline(step, color="grey", ls=":")
         ax.axhline(0, color="grey", lw=0.8)
-        at = d[d.step == step].set_index("risk_set")["value"].to_dict()
-        hp = self.hparams(objective, value)
-        ax.set_title(f"{objective} {hp or ''} — {group}: e_u={at.get('unlearn', float('nan')):.3g}, "
-                     f"e_r={at.get('retain', float('nan')):.3g} at step {step}", fontsize=10)
+        if len(d):
+            symlog(ax, d.value.to_numpy())
+        at = d[d.step == int(step)].set_index("risk_set")["value"].to_dict()
+        name = self.menu[objective][0]
+        label = f"{objective}" + (f" ({name} = {self._key(objective, value)[1]:g})" if name else "")
+        ax.set_title(f"{label}, {group}: e_u = {at.get('forget', float('nan')):.3g}, "
+                     f"e_r = {at.get('retain', float('nan')):.3g} at step {step}")
+        ax.title.set_color(colour(objective))
         ax.set_xlabel("unlearning step")
         ax.set_ylabel("G-effect")
-        ax.legend()
+        legend_outside(ax)
         if show:
             plt.show()
         plt.close(fig)
         return fig, at
 
 
-def explorer_widget(explorer: Explorer, objective: str = "ga"):
-    """The dashboard: objective dropdown, hyper-parameter slider, layer-group dropdown, step slider."""
+def explorer_widget(explorer: Explorer, objective: Optional[str] = None):
+    """The dashboard: objective dropdown, hyper-parameter selection slider (only computed values), layer group,
+    step. Precomputes every choice first."""
     import ipywidgets as W
+    explorer.precompute()
+    objective = objective or explorer.objectives[0]
     obj = W.Dropdown(options=explorer.objectives, value=objective, description="objective")
-    spec = HPARAM_SLIDERS.get(objective, (None, 0, 1, 0.1, 0))
-    hp = W.FloatSlider(value=spec[4] or 0.0, min=spec[1], max=max(spec[2], spec[1] + 1e-9), step=spec[3] or 0.1,
-                       description=spec[0] or "(none)", continuous_update=False, disabled=spec[0] is None)
+    name, values = explorer.options(objective)
+    hp = W.SelectionSlider(options=_labels(values), value=_labels(values)[0][1], description=name or "(none)",
+                           continuous_update=False, disabled=name is None)
     group = W.Dropdown(options=list(GROUP_CHOICES), value="total", description="group")
-    step = W.IntSlider(value=0, min=0, max=explorer.steps - 1, description="step", continuous_update=False)
+    step = W.IntSlider(value=0, min=0, max=explorer.steps(objective), description="step", continuous_update=False)
+    busy = {"on": False}
 
-    state = {"updating": False}
-
-    def on_obj(change):
-        # re-range the slider without drawing the transient (clamped) values, then draw once with the default
-        s = HPARAM_SLIDERS.get(change["new"], (None, 0, 1, 0.1, 0))
-        state["updating"] = True
+    def on_obj(change):      # swap the slider's options without drawing the transient state, then draw once
+        n, vals = explorer.options(change["new"])
+        busy["on"] = True
         try:
-            hp.disabled = s[0] is None
-            hp.description = s[0] or "(none)"
-            if s[0] is not None:
-                hp.max = max(hp.max, s[2])
-                hp.min = s[1]
-                hp.max = s[2]
-                hp.step = s[3]
+            hp.options, hp.description, hp.disabled = _labels(vals), n or "(none)", n is None
+            hp.value = _labels(vals)[0][1]
+            step.max = explorer.steps(change["new"], hp.value)
+            step.value = min(step.value, step.max)
         finally:
-            state["updating"] = False
-        if s[0] is not None:
-            if hp.value != s[4]:
-                hp.value = s[4]          # triggers the one draw
+            busy["on"] = False
+        draw(obj.value, hp.value, group.value, step.value)
     obj.observe(on_obj, names="value")
+    out = W.Output()
 
     def draw(objective, value, group, step):
-        if state["updating"]:
+        if busy["on"]:
             return
-        spec = HPARAM_SLIDERS.get(objective, (None,))
-        v = None if spec[0] is None else value
-        explorer.view(objective, v, group, step)
-    out = W.interactive_output(draw, dict(objective=obj, value=hp, group=group, step=step))
+        with out:
+            out.clear_output(wait=True)
+            explorer.view(objective, value, group, step)
+    for w in (hp, group, step):
+        w.observe(lambda _: draw(obj.value, hp.value, group.value, step.value), names="value")
+    draw(obj.value, hp.value, group.value, step.value)
     return W.VBox([W.HBox([obj, hp]), W.HBox([group, step]), out])
 
 
-def hparam_widget(fn, name: str, lo: float, hi: float, step: float, value: float, description: Optional[str] = None):
-    """One slider driving ``fn(value)`` (a library call that plots); returns the widget."""
+def _labels(values: Sequence) -> List[Tuple[str, object]]:
+    return [("—" if v is None else f"{v:g}", v) for v in values]
+
+
+def choice_widget(fn: Callable, name: str, values: Sequence, value=None):
+    """A selection slider over exactly ``values`` driving ``fn(value)`` (a library call that plots)."""
     import ipywidgets as W
-    s = W.FloatSlider(value=value, min=lo, max=hi, step=step, description=description or name,
-                      continuous_update=False)
-    return W.VBox([s, W.interactive_output(lambda v: fn(v), {"v": s})])
+    s = W.SelectionSlider(options=_labels(values), value=values[0] if value is None else value, description=name,
+                          continuous_update=False)
+    out = W.Output()
+
+    def draw(change=None):
+        with out:
+            out.clear_output(wait=True)
+            fn(s.value)
+    s.observe(draw, names="value")
+    draw()
+    return W.VBox([s, out])
+
+
+__all__ = ["Explorer", "explorer_widget", "choice_widget", "MENU", "FAST_MENU", "GROUP_CHOICES"]

@@ -21,6 +21,7 @@ from ..engine import geffect, pg_effects
 from ..engine.dots import named_params
 from ..layers import is_tied, n_blocks, paper_layer
 from ..objectives import get_objective
+from .parity import parity
 
 
 # --- measurements on a final model (``at_end``) ------------------------------------------------------------------
@@ -48,6 +49,24 @@ def npo_pg(model, t, forget, retain, ref) -> pd.DataFrame:
     with torch.no_grad():
         w = get_objective("npo", beta=1.0).seq_weight(Context(model, forget, retain, ref))
     return pg.assign(weight=w.detach().double().cpu().numpy())
+
+
+OFFICIAL_AS_PAPER = {"embed": "embed", "module1": "shallow", "module2": "middle", "module3": "deep", "lm": "lm"}
+
+
+def parity_probe(objective: str, hparams: dict, S: P.Setting):
+    """A probe measuring, at each step, the official code's G-effects (``parity.py``) of ``objective``."""
+    def probe(model, t, forget, retain, ref):
+        obj = get_objective(objective, **hparams)
+        if obj.needs_ref:
+            raise ValueError(f"parity mode needs θ_ref on the official micro-batches; {objective} is not supported")
+        _, tok = X.loaded(S.model)
+        data = X.dataset()
+        with torch.enable_grad():
+            prints, _ = parity(model, obj, X.forget_rows(data, S), X.retain_rows(data, S), tok, seed=S.seed)
+        return prints
+    probe.__name__ = f"parity_{objective}_{sorted(hparams.items())}"
+    return probe
 
 
 @dataclass
@@ -102,7 +121,13 @@ class Runs:
 
     def setting(self, name: str = "paper") -> P.Setting:
         S = P.setting(name, self.model_name, fast=self.fast, seed=self.seed)
-        return S.replace(lr=S.lr * self.lr_scale, **{k: v for k, v in self.changes.items() if k != "setting"})
+        return S.replace(lr=S.lr * self.lr_scale,
+                         **{k: v for k, v in self.changes.items() if k not in ("setting", "parity")})
+
+    @property
+    def parity(self) -> bool:
+        """Measure G-effects as the official code does (EMA'd micro-batch gradients, fixed buckets)."""
+        return bool(self.changes.get("parity"))
 
     def spec(self, key: str):
         spec = RUN_SPECS[key]
@@ -117,24 +142,40 @@ class Runs:
             name = self.changes.get("setting", spec.setting) if spec.setting == "paper" else spec.setting
             S = self.setting(name)
             S = S.replace(lr=S.lr * spec.lr_factor, steps=spec.steps or S.steps)
+            record = dict(spec.record)
+            if self.parity:
+                record["probe"] = parity_probe(spec.objective, hp, S)
             tr = X.trajectory(spec.objective, S, hp, at_end=spec.at_end, progress=self.progress, weights=True,
-                              **spec.record)
+                              **record)
             self.seconds[key] = tr.config.get("seconds", math.nan)
             self._traj[key] = tr
         return self._traj[key]
 
     def steps(self, key: str) -> pd.DataFrame:
-        """The run's recorded steps (status ok)."""
+        """The run's recorded steps (status ok); in parity mode e_u and e_r are the official code's."""
         s = self[key].steps
-        return s[(s.status == "ok") & s.e_u.notna()].reset_index(drop=True) if "e_u" in s else s.iloc[:0]
+        s = s[(s.status == "ok") & s.e_u.notna()].reset_index(drop=True) if "e_u" in s else s.iloc[:0]
+        if self.parity:
+            tot = self._parity(key)
+            tot = tot[tot.group == "total"].pivot_table(index="step", columns="risk_set", values="value")
+            s = s.assign(e_u=s.step.map(tot["forget"]), e_r=s.step.map(tot["retain"]))
+        return s
+
+    def _parity(self, key: str) -> pd.DataFrame:
+        p = self[key].probes
+        return p.groupby(["step", "risk_set", "group"], as_index=False).value.mean()   # the mean of the prints
 
     def final(self, key: str) -> dict:
         return self[key].config.get("at_end") or {}
 
     def groups(self, key: str, scheme: str = "paper", term: str = "objective") -> pd.DataFrame:
         """step × (risk_set, group) table of layer-group G-effects."""
-        g = self[key].groups
-        g = g[(g.scheme == scheme) & (g.term == term)]
+        if self.parity:        # the official buckets, named as the paper groups they stand for
+            g = self._parity(key)
+            g = g[g.group != "total"].assign(group=lambda d: d.group.map(OFFICIAL_AS_PAPER))
+        else:
+            g = self[key].groups
+            g = g[(g.scheme == scheme) & (g.term == term)]
         return g.pivot_table(index="step", columns=["risk_set", "group"], values="value", sort=False)
 
     def terms(self, key: str) -> pd.DataFrame:

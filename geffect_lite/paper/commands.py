@@ -1,0 +1,78 @@
+"""The ``claims`` and ``table1`` commands (``python -m geffect_lite claims | table1``)."""
+from __future__ import annotations
+
+import json
+import sys
+import time
+
+import pandas as pd
+
+from .diagnoses import diagnose
+from .scoreboard import aggregate, counts, save, scoreboard, sensitivity, three_scales
+from .table1 import agreement, plot_fq_mu, summary, tables
+
+
+def claims_main(args) -> None:
+    """One scoreboard (default), the sensitivity runs (``--sensitivity``; ``--save`` commits them), the three-scale
+    table from the committed results (``--scales``) or the diagnoses of every miss (``--diagnose``)."""
+    t0 = time.time()
+    if args.scales:
+        return _show(three_scales(), args.json)
+    if args.diagnose:
+        return _show(diagnose(args.models or ("tiny", "deep"), progress=not args.json,
+                              command=" ".join(["python -m geffect_lite"] + sys.argv[1:])), args.json)
+    if args.sensitivity:
+        long = sensitivity(args.model, fast=args.fast or None, progress=not args.json)
+        if args.save:
+            save(args.model, long, " ".join(["python -m geffect_lite"] + sys.argv[1:]), time.time() - t0)
+        agg = aggregate(long)
+        if args.json:
+            return _show(agg, True)
+        print(f"\n{args.model}: " + ", ".join(f"{v}: {n}" for v, n in counts(agg).items()))
+        return _show(agg[["claim", "summary", "lr_note"]], False)
+    df = scoreboard(args.model, seed=args.seed, fast=args.fast or None, progress=not args.json)
+    if args.json:
+        return print(json.dumps(dict(config=df.attrs["config"], claims=df.drop(columns=["values"]).to_dict("records")),
+                                indent=1, default=str))
+    print(f"\nClaims scoreboard — {df.attrs['config']['setting']}")
+    for r in df.itertuples():
+        print(f"\n[{r.verdict.upper()}] {r.claim} — {r.paper}\n    numbers: {r.numbers}\n    {r.reason}")
+    print(f"\n{', '.join(f'{v}: {n}' for v, n in counts(df).items())} ({time.time() - t0:.0f} s). Verdicts depend "
+          "on the model, the seed and the learning rate: `--sensitivity` checks seeds and rates.")
+
+
+def table1_main(args) -> None:
+    """The Table 1 analogue over seeds: table, agreement with the paper's statements, FQ–MU figure → ``--out``."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+    t0 = time.time()
+    df = tables(args.model, seeds=tuple(args.seeds), fast=args.fast or None, progress=not args.json)
+    agr = agreement(df)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "table1.csv", index=False)
+    agr.to_csv(out / "agreement.csv", index=False)
+    ax = plot_fq_mu(df)
+    ax.figure.savefig(out / "fq_mu.png", dpi=150, bbox_inches="tight")
+    plt.close(ax.figure)
+    if args.json:
+        return print(json.dumps(dict(summary=summary(df).to_dict("records"), agreement=agr.to_dict("records"),
+                                     seconds=time.time() - t0, out=str(out)), indent=1, default=float))
+    with pd.option_context("display.width", 200, "display.max_columns", 30, "display.max_colwidth", 90):
+        print(summary(df).to_string(index=False, float_format=lambda x: f"{x:.3g}"))
+        print("\nAgreement with the paper's stated orderings")
+        print(agr.to_string(index=False))
+    print(f"\nwritten: {out}/table1.csv, agreement.csv, fq_mu.png ({time.time() - t0:.0f} s)")
+
+
+def _show(df: pd.DataFrame, as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(df.to_dict("records"), indent=1, default=str))
+    else:
+        with pd.option_context("display.width", 220, "display.max_columns", 20, "display.max_colwidth", 80):
+            print(df.to_string(index=False))
+
+
+__all__ = ["claims_main", "table1_main"]

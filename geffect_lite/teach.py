@@ -1,0 +1,97 @@
+"""Small helpers that keep a notebook's prose true of the run it sits beside.
+
+* :func:`say` renders Markdown from computed values — a number in prose is never typed;
+* :func:`pick` chooses between two sentences by what the run actually shows (a pattern that is not shown is
+  written as not shown);
+* :func:`check` is an exercise checker: it prints expected vs actual and raises on a mismatch;
+* :func:`claim_rows` is a notebook's rows of the claims scoreboard, from the committed three-scale results, with
+  the diagnosis of each miss; :func:`committed_note` prints a committed result's provenance;
+* :func:`footer` records how the notebook was executed (mode, model, seconds, git commit) in its last cell.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Iterable, Optional
+
+import numpy as np
+import pandas as pd
+
+from . import results
+from .config import fast_mode
+
+_T0 = [time.time()]
+
+
+def start() -> None:
+    """Start the notebook's clock (called by ``gl.setup_notebook``)."""
+    _T0[0] = time.time()
+
+
+def num(x, digits: int = 3) -> str:
+    """A number for prose: 3 significant digits, scientific notation as ×10^k when very large or small."""
+    if isinstance(x, (int, np.integer)) and not isinstance(x, bool):
+        return f"{int(x):,}"
+    x = float(x)
+    if math.isnan(x):
+        return "n/a"
+    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+        m, e = f"{x:.{digits - 1}e}".split("e")
+        return f"{m} × 10^{int(e)}"
+    return f"{x:.{digits}g}"
+
+
+def say(template: str, **values) -> None:
+    """Display ``template`` as Markdown with ``{name}`` fields filled from ``values`` (numbers via :func:`num`)."""
+    from IPython.display import Markdown, display
+    fmt = {k: (num(v) if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else v)
+           for k, v in values.items()}
+    display(Markdown(template.format(**fmt)))
+
+
+def pick(condition: bool, if_true: str, if_false: str) -> str:
+    """``if_true`` when the run shows it, else ``if_false`` (use inside :func:`say`)."""
+    return if_true if bool(condition) else if_false
+
+
+def check(name: str, actual, expected, rtol: float = 1e-6, atol: float = 0.0) -> bool:
+    """Exercise checker: prints expected vs actual and raises AssertionError on a mismatch."""
+    a, e = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    ok = a.shape == e.shape and bool(np.allclose(a, e, rtol=rtol, atol=atol))
+    show = lambda v: num(float(v)) if np.ndim(v) == 0 else np.array2string(np.asarray(v, dtype=float), precision=4)
+    print(f"{'✔' if ok else '✘'} {name}: expected {show(e)}, got {show(a)}")
+    if not ok:
+        raise AssertionError(f"{name}: expected {show(e)}, got {show(a)} (rtol={rtol}, atol={atol})")
+    return True
+
+
+def claim_rows(ids: Iterable[str], models=("tiny", "deep", "smollm2-tofu")) -> pd.DataFrame:
+    """The notebook's rows of the scoreboard (claim | paper | one column per tier | diagnosis) from the committed
+    results — the same rule, runs and verdicts as notebook 13."""
+    from .paper.diagnoses import diagnosis_text
+    from .paper.scoreboard import three_scales
+    t = three_scales(models).set_index("claim")
+    ids = list(ids)
+    missing = [i for i in ids if i not in t.index]
+    if missing:
+        raise KeyError(f"unknown claim(s) {missing}; valid: {', '.join(t.index)}")
+    out = t.loc[ids].reset_index()
+    out["diagnosis"] = [diagnosis_text(i) for i in ids]
+    return out
+
+
+def committed_note(name: str) -> str:
+    """The provenance line of a committed result (printed under every committed number)."""
+    d = results.load(name)
+    return "not committed yet" if d is None else results.provenance_line(d)
+
+
+def footer(model: str = "tiny") -> dict:
+    """Print and return how this notebook was executed: mode, model, seconds, git commit, date."""
+    rec = dict(mode="fast" if fast_mode() else "full", model=model, seconds=round(time.time() - _T0[0], 1),
+               commit=results.git_commit(), date=time.strftime("%Y-%m-%d %H:%M"))
+    print("executed: " + ", ".join(f"{k} = {v}" for k, v in rec.items()))
+    return rec
+
+
+__all__ = ["start", "num", "say", "pick", "check", "claim_rows", "committed_note", "footer"]
