@@ -42,43 +42,49 @@ _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.2.0"
 
-from .batching import collate  # noqa: E402
-from .config import cache_dir, fast_mode, offline, set_seed, setup_notebook  # noqa: E402
-from .context import Context  # noqa: E402
-from .data import load_data, load_tofu, synthetic  # noqa: E402
-from .engine import GEffect, geffect, pg_effects  # noqa: E402
-from .models import MODEL_NAMES, load_model  # noqa: E402
-from .nll import EmptyBatchError, NonFiniteError, forward, risk  # noqa: E402
-from .objectives import (Objective, get_objective, list_objectives, register_objective,  # noqa: E402
-                         unregister_objective)
-from .reference import Reference, reference_for  # noqa: E402
-from .trajectory import Trajectory, run  # noqa: E402
+# Every name is loaded on first use, on purpose: importing torch costs seconds (15 s on a busy 2-core machine), and the
+# command line must check its arguments — and ``import geffect_lite`` must return — before paying for it.
+_NAMES = {
+    "geffect": "engine", "GEffect": "engine", "pg_effects": "engine",
+    "run": "trajectory", "Trajectory": "trajectory",
+    "load_model": "models", "MODEL_NAMES": "models",
+    "load_data": "data", "load_tofu": "data", "synthetic": "data",
+    "collate": "batching", "forward": "nll", "risk": "nll", "EmptyBatchError": "nll", "NonFiniteError": "nll",
+    "get_objective": "objectives", "list_objectives": "objectives", "register_objective": "objectives",
+    "unregister_objective": "objectives", "Objective": "objectives", "Context": "context",
+    "reference_for": "reference", "Reference": "reference",
+    "setup_notebook": "config", "fast_mode": "config", "set_seed": "config", "offline": "config",
+    "cache_dir": "config",
+}
+_MODULES = ("plots", "widgets", "metrics", "paper", "bench", "cli", "protocol", "experiment", "teach", "models",
+            "layers", "engine", "objectives", "results", "demo", "notebooks", "trajectory", "reference", "nll", "data",
+            "batching", "config", "context")
 
 
 def batches(data, tok, forget_split: str = "forget05", n_forget=None, n_retain: int = 32, retain_split=None,
             max_length: int = 128):
     """(forget, retain) batches: the forget split (with refusal answers for PO) and the first ``n_retain`` pairs of
     the matching retain pool (never the held-out ``retain_eval``)."""
+    from .batching import collate
     retain_split = retain_split or data.retain_pool_of(forget_split)
     f = collate(data.split(forget_split, n_forget), tok, idk=True, max_length=max_length)
     r = collate(data.split(retain_split, n_retain), tok, max_length=max_length)
     return f, r
 
 
-# Loaded on first access, on purpose: they pull in matplotlib, ipywidgets, scipy or rouge-score, which a script that
-# only computes G-effects does not need (``import geffect_lite`` stays under a second after torch).
-_LAZY = ("plots", "widgets", "metrics", "paper", "bench", "cli", "protocol")
-
-
 def __getattr__(name):
-    if name in _LAZY:
+    if name in _NAMES:
+        return getattr(_importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    if name in _MODULES:
         return _importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'geffect_lite' has no attribute {name!r}")
 
 
-__all__ = [
-    "geffect", "run", "load_model", "load_data", "batches", "reference_for", "collate", "forward", "risk",
-    "get_objective", "list_objectives", "register_objective", "unregister_objective", "Objective", "Context",
-    "GEffect", "Trajectory", "Reference", "pg_effects", "setup_notebook", "fast_mode", "set_seed", "offline",
-    "cache_dir", "load_tofu", "synthetic", "MODEL_NAMES", "EmptyBatchError", "NonFiniteError", "__version__",
-]
+def __dir__():
+    return sorted(set(globals()) | set(_NAMES) | set(_MODULES))
+
+
+__all__ = ["geffect", "run", "load_model", "load_data", "batches", "reference_for", "collate", "forward", "risk",
+           "get_objective", "list_objectives", "register_objective", "unregister_objective", "Objective", "Context",
+           "GEffect", "Trajectory", "Reference", "pg_effects", "setup_notebook", "fast_mode", "set_seed", "offline",
+           "cache_dir", "load_tofu", "synthetic", "MODEL_NAMES", "EmptyBatchError", "NonFiniteError", "__version__"]

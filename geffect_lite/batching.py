@@ -16,7 +16,7 @@ questions with a refusal answer (for PO / IdkDPO).
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, List, Optional
+from typing import Iterable, List
 
 import torch
 
@@ -136,3 +136,7 @@ def select(batch: dict, index) -> dict:
         else:
             out[k] = v
     return out
+
+
+__all__ = ["collate", "encode", "prompt_ids", "answer_mask", "answer_tokens", "select", "tokenizer_fingerprint",
+           "PROMPT"]

@@ -24,9 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 
+from . import protocol as P
 from .protocol import SETTINGS, TIERS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -187,13 +187,20 @@ def parser() -> Parser:
     p = Parser(prog="python -m geffect_lite", description=__doc__.split("\n")[0])
     p.add_argument("--debug", action="store_true", help="show the traceback of a failure")
     sub = p.add_subparsers(dest="cmd", required=True, parser_class=Parser)
-    from .demo import KEYS
+    _run_commands(sub)
+    _paper_commands(sub)
+    _model_commands(sub)
+    return p
 
+
+def _run_commands(sub):
+    """demo, report, bench."""
+    keys = tuple(dict.fromkeys(k for k, _ in P.DEMO.values()))
     d = sub.add_parser("demo", help="every paper objective's G-effect trajectory, figures, CSV, summary")
     d.add_argument("--model", type=_choices("model", tuple(TIERS)), default="tiny")
     d.add_argument("--setting", type=_choices("setting", ("paper", "theory")), default="paper")
     d.add_argument("--steps", type=positive_int, default=None, help="instead of the protocol's")
-    d.add_argument("--objectives", nargs="+", type=_choices("objective", KEYS), default=None)
+    d.add_argument("--objectives", nargs="+", type=_choices("objective", keys), default=None)
     d.add_argument("--out", default="outputs/demo")
     d.add_argument("--json", action="store_true")
     d.set_defaults(fn=demo)
@@ -209,6 +216,9 @@ def parser() -> Parser:
     b.add_argument("--json", action="store_true")
     b.set_defaults(fn=bench)
 
+
+def _paper_commands(sub):
+    """claims, table1, protocol."""
     c = sub.add_parser("claims", help="the paper's claims, checked")
     c.add_argument("--model", type=_choices("model", tuple(TIERS)), default="tiny")
     c.add_argument("--seed", type=nonneg_int, default=0)
@@ -235,6 +245,9 @@ def parser() -> Parser:
     pr.add_argument("--json", action="store_true")
     pr.set_defaults(fn=protocol_cmd)
 
+
+def _model_commands(sub):
+    """objectives, build, notebooks."""
     o = sub.add_parser("objectives", help="list the objectives")
     o.add_argument("--json", action="store_true")
     o.set_defaults(fn=objectives_cmd)
@@ -251,7 +264,6 @@ def parser() -> Parser:
     n.add_argument("--fast", action="store_true", help="the CI switch (committed outputs use the full protocol)")
     n.add_argument("--timeout", type=positive_int, default=900, help="seconds per cell")
     n.set_defaults(fn=notebooks)
-    return p
 
 
 def main(argv=None):

@@ -92,3 +92,7 @@ def flush_denormal(on: bool = True):
     finally:
         if enabled:
             torch.set_flush_denormal(False)
+
+
+__all__ = ["fast_mode", "cache_dir", "offline", "is_offline", "set_seed", "set_threads", "setup_notebook",
+           "flush_denormal", "ASSETS", "PACKAGE_DIR"]

@@ -22,7 +22,6 @@ structure; it needs network access (Colab) or a local folder of TOFU's JSON file
 """
 from __future__ import annotations
 
-import json
 import os
 import random
 from dataclasses import dataclass, field
@@ -370,3 +369,7 @@ def load_data(name: str = "synthetic", **kw) -> TofuData:
     if name == "tofu":
         return load_tofu(**kw)
     raise KeyError(f"unknown dataset {name!r}; valid datasets: {', '.join(DATASETS)}")
+
+
+__all__ = ["load_data", "load_tofu", "synthetic", "TofuData", "make_rows", "make_authors", "DATASETS", "SEED",
+           "N_AUTHORS", "FORGET_AUTHORS", "IDK_ANSWERS"]

@@ -16,18 +16,7 @@ from . import experiment as X
 from . import plots
 from . import protocol as P
 
-#: label → (objective, hyper-parameters): the paper's figure settings where it has them
-OBJECTIVES = {
-    "GA": ("ga", {}),
-    "WGA (α=0.5)": ("wga", {"alpha": 0.5}),
-    "NPO (β=1)": ("npo", {"beta": 1.0}),
-    "TNPO (β=1)": ("tnpo", {"beta": 1.0}),
-    "WTNPO": ("wtnpo", {}),
-    "PO": ("po", {}),
-    "RMU (middle)": ("rmu", {}),
-    "GA+GD": ("ga+gd", {}),
-    "GA+KL": ("ga+kl", {}),
-}
+OBJECTIVES = P.DEMO
 KEYS = tuple(dict.fromkeys(k for k, _ in OBJECTIVES.values()))
 
 

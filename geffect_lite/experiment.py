@@ -9,19 +9,25 @@ under the paper setting, used by five notebooks, is therefore computed once per 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import json
 import math
 import pickle
 import time
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
+from . import nll
 from . import protocol as P
+from .context import Context
+from .engine import geffect
+from .engine.dots import named_params
 from .batching import collate
 from .config import cache_dir, flush_denormal
 from .data import load_data
@@ -29,7 +35,7 @@ from .models import load_model, model_fingerprint
 from .models.train import smollm2_tofu_rows
 from .objectives import get_objective
 from .reference import reference_for
-from .trajectory import Trajectory, run
+from .trajectory import Recording, Trajectory, run
 
 CACHE_VERSION = 1          # bump when the engine's numbers change, so old cached trajectories are not reused
 
@@ -114,25 +120,40 @@ def reference(model, objective, S: P.Setting, forget, retain, steps_plan=None):
     return reference_for(model, obj, forget, retain, steps_plan or []) if obj.needs_ref else None
 
 
-def cache_key(objective: str, hparams: dict, S: P.Setting, record: dict, at_end: Optional[Callable]) -> str:
-    record = {k: getattr(v, "__name__", v) for k, v in record.items()}     # a probe is keyed by its name
+def cache_key(objective: str, hparams: dict, S: P.Setting, record: dict) -> str:
+    """The disk-cache key of a run: the model's weights, every field of the setting, the objective, its
+    hyper-parameters, and what is recorded (defaults filled in, so equal requests share one run)."""
+    rec = dataclasses.asdict(Recording.from_kwargs({k: v for k, v in record.items() if k not in ("tokenizer",)}))
+    rec = {k: getattr(v, "__name__", v) for k, v in rec.items() if k != "tokenizer"}   # a probe by its name
     blob = json.dumps(dict(v=CACHE_VERSION, model=model_fingerprint(S.model), setting=S.key(), objective=objective,
-                           hparams=hparams, record=record, at_end=getattr(at_end, "__name__", None)),
-                      sort_keys=True, default=str)
+                           hparams=hparams, record=rec), sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def trajectory(objective: str, S: P.Setting, hparams: Optional[dict] = None, *, at_end: Optional[Callable] = None,
-               cache: bool = True, progress: bool = True, **record) -> Trajectory:
+def final_measures(model, forget, retain, heldout) -> dict:
+    """Measured on every run's final model (then freed): GA's identity at θ_T by two routes (e_u and −‖∇R_u‖²), the
+    mean inverse confidence 1/p on the forget answers, and the NLL of held-out retain rows."""
+    e_u = geffect(model, "ga", forget, retain, groups=False).e_u
+    _, params = named_params(model)
+    g = torch.autograd.grad(nll.risk(model, forget), params, allow_unused=True)
+    with torch.no_grad():
+        ic = get_objective("ga").summary(Context(model, forget, retain))["mean_inverse_confidence"]
+        held = float(nll.risk(model, heldout))
+    return dict(e_u=e_u, grad_sq=float(sum((x.double() ** 2).sum() for x in g if x is not None)),
+                inverse_confidence=ic, heldout_nll=held)
+
+
+def trajectory(objective: str, S: P.Setting, hparams: Optional[dict] = None, *, cache: bool = True,
+               progress: bool = True, **record) -> Trajectory:
     """The trajectory of ``objective`` (with ``hparams``) under setting ``S``, from the disk cache when it exists.
 
     ``record``: ``gl.run``'s recording options (groups, instances, tokens, every …; the tokenizer is supplied).
-    ``at_end(model, forget, retain, heldout) -> dict``: measurements on the final model, kept in
-    ``traj.config["at_end"]`` (the final model itself is freed). ``probe`` may be given as ``probe(model, t, forget,
-    retain, ref)``: it is bound to the setting's batches and θ_ref here.
+    ``traj.config["final"]`` holds :func:`final_measures` of the final model (the model itself is freed).
+    ``probe`` may be given as ``probe(model, t, forget, retain, ref)``: it is bound to the setting's batches and θ_ref
+    here.
     """
     hparams = dict(hparams or {})
-    key = cache_key(objective, hparams, S, record, at_end)
+    key = cache_key(objective, hparams, S, record)
     f = cache_dir() / "runs" / f"{key}.pkl"
     if cache and f.exists():
         try:
@@ -158,10 +179,10 @@ def trajectory(objective: str, S: P.Setting, hparams: Optional[dict] = None, *, 
             tr = run(model, obj, forget, retain, ref, plan=steps_plan, tokenizer=tok, progress=progress,
                      desc=f"{obj.name} · {S.name} · {S.model}", **S.run_kwargs(), **record)
         tr.config.update(setting=dict(S.__dict__), seconds=time.time() - t0,
-                         at_end=at_end(model, forget, retain, collate(heldout_rows(data, S), tok))
-                         if at_end is not None else None)
+                         final=final_measures(model, forget, retain, collate(heldout_rows(data, S), tok))
+                         if (tr.steps.status == "ok").all() else None)
     finally:
-        del model, ref
+        del model
     if cache:
         f.parent.mkdir(parents=True, exist_ok=True)
         tmp = f.with_suffix(".tmp")
@@ -214,10 +235,12 @@ def calibrate(name: str, model: str, fast: bool = False, start: Optional[float] 
 
 
 __all__ = ["forget_rows", "retain_pool", "retain_rows", "batches", "plan", "loaded", "dataset", "reference",
-           "trajectory", "crossing_step", "calibrate", "cache_key", "CACHE_VERSION"]
+           "trajectory", "final_measures", "crossing_step", "calibrate", "cache_key", "CACHE_VERSION", "heldout_rows"]
 
 
-START = {"paper": 1e-3, "theory": 0.25, "table1": 1e-3}     # where the ×2 grid search begins
+#: where the ×2 grid search begins (the grid is start × 2^k: the start is part of the protocol)
+START = {"paper": 1e-3, "theory": 0.25, "table1": 1e-3}
+START_LARGE = {"paper": 1e-4, "theory": 0.02, "table1": 1e-4}     # SmolLM2-sized models
 
 
 def calibrate_models(models=("tiny",), settings=P.SETTINGS, fast_too: bool = True, progress: bool = True) -> dict:
@@ -229,7 +252,10 @@ def calibrate_models(models=("tiny",), settings=P.SETTINGS, fast_too: bool = Tru
     for model in models:
         for fast in ((False, True) if fast_too and model == "tiny" else (False,)):
             for name in settings:
-                df = calibrate(name, model, fast=fast, start=START[name], progress=progress)
+                if name == "table1" and not P.tier(model, fast)["table1"]:
+                    continue                   # no retain-only twin: no Table 1 analogue for this model
+                start = (START_LARGE if model.startswith("smollm2") else START)[name]
+                df = calibrate(name, model, fast=fast, start=start, progress=progress)
                 grids[(name, model, fast)] = dict(setting=name, model=model, fast=fast, steps=df.attrs["steps"],
                                                   middle=df.attrs["middle"], vocab=df.attrs["vocab"],
                                                   grid=df.to_dict("records"),
@@ -238,6 +264,6 @@ def calibrate_models(models=("tiny",), settings=P.SETTINGS, fast_too: bool = Tru
     results.save("calibration", dict(rule=P.__doc__.split("**The rule")[1].split("\n\n")[0].strip(),
                                      grids=list(grids.values()), chosen=chosen),
                  command=f"python -m geffect_lite protocol --calibrate --models {' '.join(models)}",
-                 seconds=time.time() - t0 + sum(g.get("seconds", 0) for g in old.get("grids", [])) * 0)
+                 seconds=time.time() - t0)
     P.LR.clear()
     return grids

@@ -63,8 +63,17 @@ def find_blocks(model) -> Tuple[str, torch.nn.ModuleList]:
 
 
 def n_blocks(model) -> int:
-    """Number of decoder blocks (accepts a model or an int)."""
-    return model if isinstance(model, int) else len(find_blocks(model)[1])
+    """Number of decoder blocks (accepts a model or an int; a wrapper without modules, such as the one forward-mode
+    AD calls, is read from its ``config.num_hidden_layers``)."""
+    if isinstance(model, int):
+        return model
+    try:
+        return len(find_blocks(model)[1])
+    except UnsupportedModelError:
+        n = getattr(getattr(model, "config", None), "num_hidden_layers", None)
+        if n is None:
+            raise
+        return int(n)
 
 
 def thirds(n: int) -> Tuple[int, int]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import math
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Optional
 
 import matplotlib.pyplot as plt
 import numpy as np

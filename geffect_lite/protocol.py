@@ -34,7 +34,6 @@ import math
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-import numpy as np
 
 from .config import fast_mode
 
@@ -52,6 +51,19 @@ TABLE1 = dict(batch=16, epochs=5, warmup_epochs=1)
 FAST_TABLE1 = dict(batch=16, epochs=3, warmup_epochs=1)
 #: evaluation of the Table 1 analogue: rows per split (None = all), generation budget, seeds reported
 EVAL = dict(n_eval=None, fast_n_eval=20, seeds=(0, 1, 2))
+
+#: the demo's objectives (``make demo``): label → (objective, hyper-parameters), the paper's figure settings
+DEMO = {
+    "GA": ("ga", {}),
+    "WGA (α=0.5)": ("wga", {"alpha": 0.5}),
+    "NPO (β=1)": ("npo", {"beta": 1.0}),
+    "TNPO (β=1)": ("tnpo", {"beta": 1.0}),
+    "WTNPO": ("wtnpo", {}),
+    "PO": ("po", {}),
+    "RMU (middle)": ("rmu", {}),
+    "GA+GD": ("ga+gd", {}),
+    "GA+KL": ("ga+kl", {}),
+}
 
 #: the learning rates fixed by the rule, with the calibration that chose them (``calibrate``; data in
 #: geffect_lite/results/calibration.json). Keyed by (setting, model, fast).
@@ -147,3 +159,7 @@ def load_calibration() -> Dict[Tuple[str, str, bool], float]:
     from .results import load
     data = load("calibration") or {}
     return {(c["setting"], c["model"], bool(c["fast"])): float(c["lr"]) for c in data.get("chosen", [])}
+
+
+__all__ = ["Setting", "setting", "tier", "calibrated_lr", "load_calibration", "n_forget_rows", "SETTINGS", "TIERS",
+           "FAST_TIER", "TABLE1", "FAST_TABLE1", "EVAL", "DEMO", "LR", "GRID_FACTOR"]

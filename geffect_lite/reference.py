@@ -74,6 +74,18 @@ def _describe_batch(batch: dict) -> str:
     return f"batch of shape {shape}"
 
 
+def _todo(batches) -> list:
+    """(key, batch, is_main) to compute: every batch and its nested ``idk`` batch, duplicates dropped."""
+    todo, seen = [], set()
+    for k, b in enumerate(batches):
+        nll.check_batch(b, f"reference batch {k}")
+        for bb, big in ((b, True), (b.get("idk"), False)):
+            if bb is not None and fingerprint(bb) not in seen:
+                seen.add(fingerprint(bb))
+                todo.append((fingerprint(bb), bb, big))
+    return todo
+
+
 class CacheTooLarge(ValueError, MemoryError):
     """The θ_ref cache would exceed ``max_bytes`` (a ValueError for callers, a MemoryError for the auto fallback)."""
 
@@ -125,18 +137,7 @@ class Reference:
                                  f"{ref.n_layers}] (0 = embedding output).")
         ref.hidden_layers = layers
 
-        # the list of (key, batch, wants_big) to compute, nested idk batches included, duplicates dropped
-        todo, seen = [], set()
-        for k, b in enumerate(batches):
-            nll.check_batch(b, f"reference batch {k}")
-            for bb, big in ((b, True), (b.get("idk"), False)):
-                if bb is None:
-                    continue
-                key = fingerprint(bb)
-                if key not in seen:
-                    seen.add(key)
-                    todo.append((key, bb, big))
-
+        todo = _todo(batches)
         need = ref._estimate_bytes(model, todo, keep_model)
         if need > max_bytes:
             raise CacheTooLarge(
@@ -145,13 +146,18 @@ class Reference:
                 "fewer batches, drop full_logprobs (only KL and UNDIAL need it), raise max_bytes, or use "
                 "keep_model=True (keeps a frozen copy of the model instead: doubles model memory).")
 
+        ref._fill(model, todo, layers, keep_model)
+        return ref
+
+    def _fill(self, model, todo, layers, keep_model) -> None:
+        """Run the model (eval mode, no grad) on every batch of ``todo``; keep a frozen copy if ``keep_model``."""
         was_training = model.training
         model.eval()                       # θ_ref is a deterministic function: no dropout while caching it
         try:
             with torch.no_grad():
                 for key, bb, big in todo:
-                    ref._cache[key] = ref._compute(model, bb, full=big and ref.full and not keep_model,
-                                                   layers=layers if (big and not keep_model) else ())
+                    self._cache[key] = self._compute(model, bb, full=big and self.full and not keep_model,
+                                                     layers=layers if (big and not keep_model) else ())
         finally:
             model.train(was_training)
         if keep_model:
@@ -159,8 +165,7 @@ class Reference:
             m.eval()
             for p in m.parameters():
                 p.requires_grad_(False)
-            ref.model = m
-        return ref
+            self.model = m
 
     # ------------------------------------------------------------------------------------------------------
     def _estimate_bytes(self, model, todo, keep_model) -> int:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import Iterable, Optional
+from typing import Iterable
 
 import numpy as np
 import pandas as pd

@@ -1,4 +1,5 @@
-"""The command line, run as a user would (subprocesses, offline)."""
+"""The command line, run as a user would (subprocesses, offline): real jobs on small inputs, and a battery of bad
+input — every subcommand must exit with status 2 and one line naming the bad value, never a traceback."""
 import json
 import os
 import subprocess
@@ -10,30 +11,64 @@ ENV = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", TQDM_DISABL
            OMP_WAIT_POLICY="PASSIVE")
 
 
-def _run(*args, timeout=600):
-    out = subprocess.run([sys.executable, "-m", "geffect_lite", *args], capture_output=True, text=True, env=ENV,
-                         timeout=timeout)
+def _cli(*args, timeout=600):
+    return subprocess.run([sys.executable, "-m", "geffect_lite", *args], capture_output=True, text=True, env=ENV,
+                          timeout=timeout)
+
+
+def _ok(*args, **kw):
+    out = _cli(*args, **kw)
     assert out.returncode == 0, out.stderr[-3000:]
     return out.stdout
 
 
 def test_objectives_json():
-    rows = json.loads(_run("objectives", "--json"))
+    rows = json.loads(_ok("objectives", "--json"))
     names = {r["name"] for r in rows}
     assert {"ga", "gd", "npo", "po", "rmu", "wga", "tnpo", "wtnpo", "idkdpo", "simnpo", "undial", "satimp"} <= names
+    assert all(r["notebook"] for r in rows if r["kind"] == "objective")
 
 
 def test_demo_small(tmp_path):
-    out = json.loads(_run("demo", "--steps", "2", "--objectives", "ga", "npo", "--json", "--out", str(tmp_path)))
+    out = json.loads(_ok("demo", "--steps", "2", "--objectives", "ga", "npo", "--json", "--out", str(tmp_path)))
     assert {s["objective"] for s in out["summary"]} == {"GA", "NPO (β=1)"}
+    assert "paper:" in out["setting"]
     for f in ("geffects_grid.png", "steps.csv", "groups.csv", "summary.csv"):
         assert (tmp_path / f).exists() and (tmp_path / f).stat().st_size > 0
-    import pandas as pd
-    steps = pd.read_csv(tmp_path / "steps.csv")
-    assert set(steps.objective) == {"GA", "NPO (β=1)"} and (steps[steps.status == "ok"].e_u.iloc[:1] < 0).all()
 
 
-def test_unknown_model_is_a_clear_error():
-    out = subprocess.run([sys.executable, "-m", "geffect_lite", "demo", "--model", "nope", "--steps", "1"],
-                         capture_output=True, text=True, env=ENV, timeout=300)
-    assert out.returncode != 0 and "valid names" in out.stderr
+def test_protocol_lists_the_settings():
+    rows = json.loads(_ok("protocol", "--models", "tiny", "--json"))
+    assert {r["setting"] for r in rows} == {"paper", "theory", "table1"}
+
+
+BAD = [
+    (["demo", "--objectives", "bogus"], "bogus"),
+    (["demo", "--steps", "-3"], "-3"),
+    (["demo", "--steps", "two"], "two"),
+    (["demo", "--model", "nope"], "nope"),
+    (["demo", "--setting", "table1"], "table1"),
+    (["report", "--model", "nope"], "nope"),
+    (["bench", "--models", "gpt9"], "gpt9"),
+    (["bench", "--repeats", "0"], "0"),
+    (["claims", "--model", "huge"], "huge"),
+    (["claims", "--seed", "-1"], "-1"),
+    (["claims", "--models", "x"], "x"),
+    (["table1", "--model", "smollm2-tofu"], "smollm2-tofu"),
+    (["table1", "--seeds", "a"], "a"),
+    (["protocol", "--models", "nope"], "nope"),
+    (["build", "everything"], "everything"),
+    (["notebooks", "--execute", "--only", "99"], "99"),
+    (["notebooks"], "--execute"),
+    (["frobnicate"], "frobnicate"),
+]
+
+
+@pytest.mark.parametrize("args,bad", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_status_2(args, bad):
+    out = _cli(*args, timeout=120)
+    assert out.returncode == 2, (out.returncode, out.stderr)
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, out.stderr
+    assert bad in lines[0] and "Traceback" not in out.stderr and "valid" in lines[0] or "expected" in lines[0] \
+        or "required" in lines[0] or "invalid choice" in lines[0]

@@ -31,10 +31,14 @@ METHODS = ("auto", "jvp", "loop")
 
 
 def decomposable(objective, model, forget, retain, ref):
-    """(token-decomposable, instance-decomposable): can the forget term be split over tokens / instances?"""
-    with torch.no_grad():
-        has_tok = objective.token_terms(Context(model, forget, retain, ref)) is not None
-        return has_tok, has_tok or objective.instance_terms(Context(model, forget, retain, ref)) is not None
+    """(token-decomposable, instance-decomposable): can the forget term be split over tokens / instances? A
+    property of the objective, not of θ: found once (two forwards without grad) and kept on the objective."""
+    if "_kinds" not in objective.__dict__:
+        with torch.no_grad():
+            has_tok = objective.token_terms(Context(model, forget, retain, ref)) is not None
+            has_inst = has_tok or objective.instance_terms(Context(model, forget, retain, ref)) is not None
+        objective.__dict__["_kinds"] = (has_tok, has_inst)
+    return objective.__dict__["_kinds"]
 
 
 def instance_views(model, objective, forget, retain, ref, grad, risk_grads, *, risk="token_mean", method="auto",

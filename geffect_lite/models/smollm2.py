@@ -79,3 +79,7 @@ def load_smollm2(device=None, dtype=torch.float32):
                       "rebuild it.") from e
 
 
+
+
+__all__ = ["SMOL_GGUF", "SMOL_TOFU_AUTHORS", "ModelNotFoundError", "smollm2_gguf_path", "convert_smollm2",
+           "load_smollm2"]

@@ -168,3 +168,7 @@ def load_shipped(name: str = "tiny", device=None, dtype=torch.float32):
         raise OSError(f"could not load {name!r} from {d} ({type(e).__name__}: {e}); the file may be corrupted — "
                       f"rebuild it with `python -m geffect_lite build {build}`.") from e
     return prepare(model, device, dtype), tok
+
+
+__all__ = ["PRESETS", "RECIPES", "SHIPPED", "TOKENIZER_DIR", "model_dir", "build_tokenizer", "corpus_texts",
+           "load_tiny_tokenizer", "tiny_config", "random_model", "prepare", "load_folder", "load_shipped"]

@@ -8,7 +8,7 @@ module              what
 ``claims``          the machinery: a claim is a stated rule returning a verdict, its numbers and its reason
 ``rules_*``         the rules, by part of the paper (identities; GA/WGA; NPO/TNPO; PO/RMU/regularisers; insights)
 ``scoreboard``      the scoreboard at one seed, over seeds and rates (fragile), at three scales, committed data
-``table1``          the Table 1 analogue over seeds, with ties read as "not comparable"
+``table``           the Table 1 analogue over seeds, with ties read as "not comparable"
 ``diagnoses``       for every miss, the ablation that varies one factor
 ``accumulated``     Σ_t −η_t·e_t against the realised change of the risk
 ``parity``          G-effects the way the official code computes them (EMA, buckets)
@@ -17,7 +17,7 @@ module              what
 from .claims import CLAIMS, VERDICTS
 from .runs import RUN_SPECS, Runs
 from .scoreboard import aggregate, committed, scoreboard, sensitivity, three_scales
-from .table1 import agreement, plot_fq_mu, table1, tables
+from .table import agreement, plot_fq_mu, table1, tables
 
 __all__ = ["CLAIMS", "VERDICTS", "RUN_SPECS", "Runs", "scoreboard", "sensitivity", "aggregate", "committed",
            "three_scales", "table1", "tables", "agreement", "plot_fq_mu"]

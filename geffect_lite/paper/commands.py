@@ -9,7 +9,7 @@ import pandas as pd
 
 from .diagnoses import diagnose
 from .scoreboard import aggregate, counts, save, scoreboard, sensitivity, three_scales
-from .table1 import agreement, plot_fq_mu, summary, tables
+from .table import agreement, plot_fq_mu, summary, tables
 
 
 def claims_main(args) -> None:

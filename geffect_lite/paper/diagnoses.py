@@ -19,12 +19,9 @@ factor         change
 from __future__ import annotations
 
 import time
-from typing import Optional
-
 import pandas as pd
 
 from .. import results
-from .claims import by_id
 from .scoreboard import TIER_MODELS, aggregate, committed, scoreboard
 
 FACTORS = {

@@ -19,7 +19,7 @@ Differences from :func:`geffect_lite.geffect` that a reader must keep in mind:
 from __future__ import annotations
 
 import random
-from typing import List, Optional
+from typing import List
 
 import torch
 
@@ -89,3 +89,6 @@ def parity(model, objective, forget_rows: List[dict], retain_rows: List[dict], t
                          f"on, every {print_every}); pass more forget rows or first_print=1")
     summ = prints.groupby(["risk_set", "group"]).value.agg(mean="mean", last="last").reset_index()
     return prints, summ
+
+
+__all__ = ["parity", "EMA", "OFFICIAL_NAMES"]

@@ -109,3 +109,6 @@ def wga_vs_ga(runs) -> dict:
                   "|min e_u| of WGA ≤ 50 % of GA's, ρ = Σmax(−e_r,0)/Σmax(−e_u,0) smaller for WGA, and WGA's "
                   "spike no later than GA's",
                   f"magnitude ratio {mag:.2g}, ρ {rho_wga:.2g} vs {rho_ga:.2g}, spikes at {k_wga} vs {k_ga}")
+
+
+__all__ = ["ga_spike", "ga_inverse_confidence", "ga_layers", "ga_lm_head", "wga_vs_ga"]

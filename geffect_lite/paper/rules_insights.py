@@ -2,10 +2,8 @@
 conclusions drawn from Figs. 3–8)."""
 from __future__ import annotations
 
-import numpy as np
-
 from .claims import claim, damage_ratio, result, spike
-from .table1 import compare, tables
+from .table import compare, tables
 
 INSIGHT_RUNS = ("ga", "wga", "npo_b1", "tnpo", "po", "ga+gd", "ga+kl")
 
@@ -24,6 +22,9 @@ def table1_tradeoff(runs) -> dict:
     df = _table(runs)
     if df is None:
         return result(None, {}, f"{runs.model_name} has no retain-only twin, so forget quality is undefined")
+    lacking = sorted({"ga", "npo", "wga", "wtnpo"} - set(df.objective))
+    if lacking:
+        return result(None, {}, f"the table lacks {', '.join(lacking)}")
     cmp = {f"{a} vs {b}": compare(df, a, b) for a in ("wga", "wtnpo") for b in ("ga", "npo")}
     d = df[df.kind == "unlearned"].set_index("objective")
     nums = {f"{o} (FQ, MU)": f"({d.loc[o, 'forget_quality']:.2g}, {d.loc[o, 'model_utility']:.2g})"
@@ -108,3 +109,6 @@ def insight_kl_best(runs) -> dict:
     return result(best == "ga+kl", {f"held-out retain NLL {k}": v for k, v in nll.items()},
                   "after the same GA run with each regulariser (λ = 1), GA+KL has the lowest NLL on held-out retain "
                   "rows (never used for unlearning)", f"lowest: {best}")
+
+
+__all__ = ["table1_tradeoff", "table1_kl_helps", "insight_shallow", "insight_retention", "insight_excessive", "insight_weighting", "insight_kl_best"]

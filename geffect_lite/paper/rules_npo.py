@@ -72,3 +72,6 @@ def tnpo_vs_npo(runs) -> dict:
     return result(rt < rn, {"ρ TNPO": rt, "ρ NPO": rn, "min e_u TNPO": float(runs.steps("tnpo").e_u.min()),
                             "min e_u NPO": float(runs.steps("npo_b1").e_u.min())},
                   "ρ = Σmax(−e_r,0)/Σmax(−e_u,0) smaller for TNPO than for NPO (β = 1)", f"ρ {rt:.2g} vs {rn:.2g}")
+
+
+__all__ = ["npo_weight_decay", "npo_beta_magnitudes", "npo_weighting", "tnpo_vs_npo"]

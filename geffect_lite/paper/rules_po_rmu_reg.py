@@ -89,3 +89,6 @@ def reg_rr_term(runs) -> dict:
                   {"peak |RR term| / peak |forget term|": rel, "min e_r (RR)": float(er.min())},
                   "the RR term's peak |G-effect| ≤ 5 % of the forget term's, and its e_r < 0 at some step",
                   f"relative magnitude {rel:.2g}, min e_r {er.min():.3g}")
+
+
+__all__ = ["po_relearning", "rmu_layers", "reg_gd_term", "reg_kl_term", "reg_rr_term"]

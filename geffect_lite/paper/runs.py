@@ -8,38 +8,18 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Optional
 
 import pandas as pd
 import torch
 
 from .. import experiment as X
-from .. import nll
 from .. import protocol as P
 from ..context import Context
-from ..engine import geffect, pg_effects
-from ..engine.dots import named_params
+from ..engine import pg_effects
 from ..layers import is_tied, n_blocks, paper_layer
 from ..objectives import get_objective
 from .parity import parity
-
-
-# --- measurements on a final model (``at_end``) ------------------------------------------------------------------
-def final_ga(model, forget, retain, heldout) -> dict:
-    """GA's identity at θ_T (e_u = −‖∇R_u‖², by two routes), its mean inverse confidence and the held-out NLL."""
-    e_u = geffect(model, "ga", forget, retain, groups=False).e_u
-    _, params = named_params(model)
-    g = torch.autograd.grad(nll.risk(model, forget), params, allow_unused=True)
-    sq = float(sum((x.double() ** 2).sum() for x in g if x is not None))
-    with torch.no_grad():
-        ic = get_objective("ga").summary(Context(model, forget, retain))["mean_inverse_confidence"]
-    return dict(e_u=e_u, grad_sq=sq, inverse_confidence=ic, **final_heldout(model, forget, retain, heldout))
-
-
-def final_heldout(model, forget, retain, heldout) -> dict:
-    """The NLL of held-out retain rows (never used for unlearning) at θ_T."""
-    with torch.no_grad():
-        return dict(heldout_nll=float(nll.risk(model, heldout)))
 
 
 def npo_pg(model, t, forget, retain, ref) -> pd.DataFrame:
@@ -72,19 +52,18 @@ def parity_probe(objective: str, hparams: dict, S: P.Setting):
 @dataclass
 class RunSpec:
     """One shared run: objective, hyper-parameters (``layer`` may be "shallow"/"middle"/"deep"), the protocol
-    setting, what to record, and what to measure at the end."""
+    setting and what to record."""
     objective: str
     hparams: dict = field(default_factory=dict)
     setting: str = "paper"
     record: dict = field(default_factory=dict)
-    at_end: Optional[Callable] = None
     figure: str = ""
     lr_factor: float = 1.0               # × the setting's learning rate (the first-order check's small steps)
     steps: Optional[int] = None          # instead of the setting's steps
 
 
 RUN_SPECS = {
-    "ga": RunSpec("ga", at_end=final_ga, figure="Fig. 3a–b"),
+    "ga": RunSpec("ga", figure="Fig. 3a–b"),
     "wga": RunSpec("wga", {"alpha": 0.5}, figure="Fig. 3c"),
     "npo_b0.1": RunSpec("npo", {"beta": 0.1}, figure="Fig. 4"),
     "npo_b1": RunSpec("npo", {"beta": 1.0}, record=dict(probe=npo_pg), figure="Figs. 4, 5a–b"),
@@ -94,11 +73,11 @@ RUN_SPECS = {
     "rmu_shallow": RunSpec("rmu", {"layer": "shallow", "c": 5.0}, figure="Fig. 7"),
     "rmu_middle": RunSpec("rmu", {"layer": "middle", "c": 5.0}, figure="Fig. 7"),
     "rmu_deep": RunSpec("rmu", {"layer": "deep", "c": 5.0}, figure="Fig. 7"),
-    "ga+gd": RunSpec("ga+gd", at_end=final_heldout, figure="Fig. 8a"),
-    "ga+kl": RunSpec("ga+kl", at_end=final_heldout, figure="Fig. 8b"),
-    "ga+rr": RunSpec("ga+rr", at_end=final_heldout, figure="Fig. 8c"),
+    "ga+gd": RunSpec("ga+gd", figure="Fig. 8a"),
+    "ga+kl": RunSpec("ga+kl", figure="Fig. 8b"),
+    "ga+rr": RunSpec("ga+rr", figure="Fig. 8c"),
     "ga_sgd": RunSpec("ga", setting="theory", figure="the first-order reading ΔR ≈ −η·e"),
-    "ga_sgd_small": RunSpec("ga", setting="theory", lr_factor=1 / 16, steps=4, figure="ΔR ≈ −η·e for small η"),
+    "ga_sgd_small": RunSpec("ga", setting="theory", lr_factor=1 / 256, steps=3, figure="ΔR ≈ −η·e for small η"),
     "npo_b1_sgd": RunSpec("npo", {"beta": 1.0}, setting="theory", figure="the first-order reading ΔR ≈ −η·e"),
 }
 
@@ -110,8 +89,8 @@ class Runs:
                  changes: Optional[dict] = None, progress: bool = False):
         self.model_name, self.seed, self.lr_scale, self.progress = model, int(seed), float(lr_scale), progress
         self.changes = dict(changes or {})         # an ablation: Setting fields to change in every run
-        self.base = P.setting("paper", model, fast=fast, seed=seed)
-        self.fast = self.base.fast
+        self.fast = P.setting("paper", model, fast=fast, seed=seed).fast
+        self.base = self.setting("paper")
         self.model, self.tok = X.loaded(model)
         self.forget, self.retain = X.batches(X.dataset(), self.tok, self.base)
         self.n_blocks, self.tied = n_blocks(self.model), is_tied(self.model)
@@ -145,8 +124,7 @@ class Runs:
             record = dict(spec.record)
             if self.parity:
                 record["probe"] = parity_probe(spec.objective, hp, S)
-            tr = X.trajectory(spec.objective, S, hp, at_end=spec.at_end, progress=self.progress, weights=True,
-                              **record)
+            tr = X.trajectory(spec.objective, S, hp, progress=self.progress, **record)
             self.seconds[key] = tr.config.get("seconds", math.nan)
             self._traj[key] = tr
         return self._traj[key]
@@ -166,7 +144,8 @@ class Runs:
         return p.groupby(["step", "risk_set", "group"], as_index=False).value.mean()   # the mean of the prints
 
     def final(self, key: str) -> dict:
-        return self[key].config.get("at_end") or {}
+        """What was measured on the run's final model (``experiment.final_measures``)."""
+        return self[key].config.get("final") or {}
 
     def groups(self, key: str, scheme: str = "paper", term: str = "objective") -> pd.DataFrame:
         """step × (risk_set, group) table of layer-group G-effects."""
@@ -186,4 +165,4 @@ class Runs:
         return paper_layer(self.model, where)
 
 
-__all__ = ["RunSpec", "RUN_SPECS", "Runs", "final_ga", "final_heldout", "npo_pg"]
+__all__ = ["RunSpec", "RUN_SPECS", "Runs", "npo_pg", "parity_probe"]

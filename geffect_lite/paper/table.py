@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import pickle
 import time
 from typing import Optional, Sequence
 
@@ -35,7 +34,9 @@ ZERO_UTILITY = 0.01           # below this, model utility counts as collapsed: o
 
 
 def _evaluate(model, tok, data, S, twin_ratios, n_eval) -> dict:
-    s = metrics.as_dict(metrics.evaluate(model, tok, data, S.split, retain_model=twin_ratios, n=n_eval))
+    """TOFU-style metrics on exactly the unlearned forget rows (the first ``n_eval`` of them) and the utility sets."""
+    splits = dict(data.splits, unlearned=X.forget_rows(data, S))
+    s = metrics.as_dict(metrics.evaluate(model, tok, splits, "unlearned", retain_model=twin_ratios, n=n_eval))
     return dict(forget_quality=s.get("forget_quality", float("nan")), model_utility=s["model_utility"],
                 forget_rougeL=s["forget_rougeL_recall"], forget_prob=s["forget_prob"],
                 extraction_strength=s["extraction_strength_forget"], forget_truth_ratio=s["forget_truth_ratio"],
@@ -43,19 +44,21 @@ def _evaluate(model, tok, data, S, twin_ratios, n_eval) -> dict:
 
 
 def table1(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, objectives: Sequence[str] = PAPER_OBJECTIVES,
-           kl: bool = True, fast: Optional[bool] = None, cache: bool = True, progress: bool = True) -> pd.DataFrame:
+           kl: bool = True, fast: Optional[bool] = None, cache: bool = True, progress: bool = True,
+           changes: Optional[dict] = None, n_eval: Optional[int] = None) -> pd.DataFrame:
     """One Table 1 analogue: one row per model (the original, the retain-only twin, each objective and its +kl).
 
     Columns: objective, base, kl, kind ("reference" / "unlearned"), the :data:`METRICS`, steps, seconds, seed.
-    Cached on disk by model weights, setting and objectives. Raises ValueError for a model without a retain twin.
+    Cached on disk by model weights, setting and objectives. ``changes``: setting fields to change (a reduced
+    table); ``n_eval``: evaluate the first rows of each split only. ValueError for a model without a retain twin.
     """
     if model not in RETAIN_TWINS:
         raise ValueError(f"the Table 1 analogue needs a retain-only twin for forget quality; models with one: "
                          f"{', '.join(RETAIN_TWINS)} (got {model!r})")
     S = P.setting("table1", model, fast=fast, seed=seed)
-    S = S.replace(lr=S.lr * lr_scale)
+    S = S.replace(lr=S.lr * lr_scale, **(changes or {}))
     names = [x for n in objectives for x in ((n, n + "+kl") if kl else (n,))]
-    n_eval = P.EVAL["fast_n_eval"] if S.fast else P.EVAL["n_eval"]
+    n_eval = n_eval or (P.EVAL["fast_n_eval"] if S.fast else P.EVAL["n_eval"])
     key = hashlib.sha1(json.dumps(dict(v=X.CACHE_VERSION, m=model_fingerprint(model), t=model_fingerprint(
         RETAIN_TWINS[model]), s=S.key(), names=names, n=n_eval)).encode()).hexdigest()[:16]
     f = cache_dir() / "tables" / f"{key}.pkl"

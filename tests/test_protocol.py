@@ -1,0 +1,77 @@
+"""The protocol (geffect_lite.protocol) and running it (geffect_lite.experiment): the committed learning rates obey
+the stated rule, settings are what they say, data and plans are seeded, and trajectories are cached by everything
+that changes them."""
+import math
+
+import pytest
+
+import geffect_lite as gl
+from geffect_lite import experiment as X
+from geffect_lite import protocol as P
+from geffect_lite import results
+from geffect_lite.models import TINY_DIR
+
+pytestmark = pytest.mark.skipif(not (TINY_DIR / "model.safetensors").exists(), reason="tiny model not built")
+
+
+@pytest.mark.parametrize("name", ["paper", "theory"])
+def test_committed_rate_obeys_the_rule_on_fast_tiny(name):
+    """The rule: GA's first step with forget risk > ln|V| is closest to the middle of the run at the chosen rate,
+    among its ×2 neighbours on the grid (ties → the smaller rate)."""
+    S = P.setting(name, "tiny", fast=True)
+    V = X.loaded("tiny")[0].config.vocab_size
+    mid = S.steps / 2
+
+    def distance(lr):
+        c = X.crossing_step(X.trajectory("ga", S.replace(lr=lr), cache=False, progress=False, every=None,
+                                         weights=False), V)
+        return math.inf if c is None else abs(c - mid)
+    d = {k: distance(S.lr * k) for k in (0.5, 1.0, 2.0)}
+    assert d[1.0] <= d[2.0] and d[1.0] < d[0.5], d
+
+
+def test_calibration_is_committed_with_provenance():
+    c = results.load("calibration")
+    assert c is not None and "lr at which" in c["rule"].lower() or "ln" in c["rule"]
+    assert {"command", "commit", "date", "seconds", "machine"} <= set(c["provenance"])
+    chosen = {(r["setting"], r["model"], r["fast"]) for r in c["chosen"]}
+    assert {("paper", "tiny", False), ("theory", "tiny", False), ("table1", "tiny", False)} <= chosen
+    for g in c["grids"]:
+        best = min(g["grid"], key=lambda r: (r["distance"], r["lr"]))
+        assert best["lr"] == g["lr"]                          # the chosen rate is the rule's pick of its grid
+
+
+def test_settings_and_errors():
+    S = P.setting("paper", "tiny", fast=False)
+    assert (S.optimizer, S.batch, S.split, S.n_retain) == ("adamw", None, "forget05", 16)
+    assert P.setting("theory", "tiny", fast=False).optimizer == "sgd"
+    T1 = P.setting("table1", "tiny", fast=False)
+    assert T1.batch == 16 and T1.decay and T1.warmup == T1.steps // 5     # one epoch of warm-up out of five
+    assert S.replace(lr=1.0).key() != S.key() and S.replace(lr=S.lr).key() == S.key()
+    assert "adamw lr" in S.describe() and "full batch" in S.describe()
+    with pytest.raises(ValueError, match="valid: paper, theory, table1"):
+        P.setting("bogus", "tiny")
+    with pytest.raises(ValueError, match="tiers"):
+        P.setting("paper", "gpt-5")
+
+
+def test_data_and_plan_are_seeded():
+    data, (_, tok) = X.dataset(), X.loaded("tiny")
+    S = P.setting("paper", "tiny", fast=False)
+    f, r = X.batches(data, tok, S)
+    assert f["input_ids"].shape[0] == 50 and r["input_ids"].shape[0] == 16
+    assert X.batches(data, tok, S)[1]["ids"] == r["ids"] and X.batches(data, tok, S.replace(seed=1))[1]["ids"] != r["ids"]
+    assert not set(r["ids"]) & set(x["id"] for x in data["retain_eval"])      # never the held-out retain rows
+    T1 = P.setting("table1", "tiny", fast=False)
+    plan = X.plan(data, tok, T1)
+    assert len(plan) == T1.steps and all(a["input_ids"].shape[0] == b["input_ids"].shape[0] for a, b in plan)
+    assert X.plan(data, tok, S) is None
+
+
+def test_cache_key_follows_what_changes_the_run():
+    S = P.setting("paper", "tiny", fast=True)
+    k = X.cache_key("wga", {"alpha": 0.5}, S, {}, None)
+    assert k == X.cache_key("wga", {"alpha": 0.5}, S, {}, None)
+    assert k != X.cache_key("wga", {"alpha": 1.0}, S, {}, None)
+    assert k != X.cache_key("wga", {"alpha": 0.5}, S.replace(seed=1), {}, None)
+    assert k != X.cache_key("wga", {"alpha": 0.5}, S, {"instances": True}, None)
