@@ -173,7 +173,8 @@ def explorer_widget(explorer: Explorer, objective: Optional[str] = None):
 
 
 def _labels(values: Sequence) -> List[Tuple[str, object]]:
-    return [("—" if v is None else f"{v:g}", v) for v in values]
+    """Slider options; an objective without a hyper-parameter gets one disabled position ("—", value 0, ignored)."""
+    return [("—", 0) if v is None else (f"{v:g}", v) for v in values]
 
 
 def choice_widget(fn: Callable, name: str, values: Sequence, value=None):
