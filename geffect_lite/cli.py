@@ -236,6 +236,7 @@ def _paper_commands(sub):
     t.add_argument("--seeds", nargs="+", type=nonneg_int, default=[0, 1, 2])
     t.add_argument("--fast", action="store_true")
     t.add_argument("--out", default="outputs/table1")
+    t.add_argument("--save", action="store_true", help="commit the tables to geffect_lite/results")
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=table1)
 

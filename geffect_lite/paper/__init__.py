@@ -14,10 +14,11 @@ module              what
 ``parity``          G-effects the way the official code computes them (EMA, buckets)
 ==================  ==========================================================================================
 """
+from . import accumulated, diagnoses
 from .claims import CLAIMS, VERDICTS
 from .runs import RUN_SPECS, Runs
 from .scoreboard import aggregate, committed, scoreboard, sensitivity, three_scales
 from .table import agreement, plot_fq_mu, table1, tables
 
-__all__ = ["CLAIMS", "VERDICTS", "RUN_SPECS", "Runs", "scoreboard", "sensitivity", "aggregate", "committed",
+__all__ = ["accumulated", "diagnoses", "CLAIMS", "VERDICTS", "RUN_SPECS", "Runs", "scoreboard", "sensitivity", "aggregate", "committed",
            "three_scales", "table1", "tables", "agreement", "plot_fq_mu"]

@@ -9,7 +9,7 @@ import pandas as pd
 
 from .diagnoses import diagnose
 from .scoreboard import aggregate, counts, save, scoreboard, sensitivity, three_scales
-from .table import agreement, plot_fq_mu, summary, tables
+from .table import agreement, committed_table, plot_fq_mu, save_table, summary, tables
 
 
 def claims_main(args) -> None:
@@ -57,6 +57,8 @@ def table1_main(args) -> None:
     ax = plot_fq_mu(df)
     ax.figure.savefig(out / "fq_mu.png", dpi=150, bbox_inches="tight")
     plt.close(ax.figure)
+    if args.save:
+        save_table(args.model, df, " ".join(["python -m geffect_lite"] + sys.argv[1:]), time.time() - t0)
     if args.json:
         return print(json.dumps(dict(summary=summary(df).to_dict("records"), agreement=agr.to_dict("records"),
                                      seconds=time.time() - t0, out=str(out)), indent=1, default=float))

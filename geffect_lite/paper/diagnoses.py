@@ -22,6 +22,8 @@ import time
 import pandas as pd
 
 from .. import results
+from .claims import by_id
+from .runs import Runs
 from .scoreboard import TIER_MODELS, aggregate, committed, scoreboard
 
 FACTORS = {
@@ -43,19 +45,36 @@ def misses(model: str) -> pd.DataFrame:
     return agg[agg.verdict.isin(("not reproduced", "fragile"))]
 
 
+def _series(runs, claim_id) -> list:
+    """The claim's first run as committed figure data (step, e_u, e_r, risk_u, risk_r), or [] if it reads none."""
+    keys = by_id(claim_id).runs
+    if not keys:
+        return []
+    try:
+        s = runs.steps(keys[0])
+    except Exception:
+        return []
+    return s[["step", "e_u", "e_r", "risk_u", "risk_r"]].assign(run=keys[0]).to_dict("records")
+
+
 def ablate(model: str, claim_id: str, factors=tuple(FACTORS), progress: bool = False) -> pd.DataFrame:
-    """Rerun one claim (seed 0, protocol rate) with each factor changed; one row per factor."""
+    """Rerun one claim (seed 0, protocol rate) with each factor changed; one row per factor, with the claim's first
+    run before and after the change as figure data (``series_base``, ``series``)."""
     rows = []
-    base = scoreboard(model, claims=[claim_id]).iloc[0]
+    base_runs = Runs(model)
+    base = scoreboard(runs=base_runs, claims=[claim_id]).iloc[0]
+    series_base = _series(base_runs, claim_id)
     for f in factors:
         if claim_id in END_METRIC and f in ("parity", "risk", "optimizer"):
             continue                        # the Table 1 claims read end metrics, not G-effects or this optimiser
         changes, what = FACTORS[f]
         t0 = time.time()
-        r = scoreboard(model, claims=[claim_id], changes=changes).iloc[0]
+        runs = Runs(model, changes=changes)
+        r = scoreboard(runs=runs, claims=[claim_id]).iloc[0]
         rows.append(dict(claim=claim_id, model=model, factor=f, change=what, baseline=base.verdict,
                          ablated=r.verdict, flips=(base.verdict != "reproduced" and r.verdict == "reproduced"),
-                         numbers=r.numbers, reason=r.reason, seconds=time.time() - t0))
+                         numbers=r.numbers, reason=r.reason, seconds=time.time() - t0,
+                         series_base=series_base, series=_series(runs, claim_id)))
         if progress:
             print(f"  {claim_id} · {model} · {f}: {base.verdict} → {r.verdict}", flush=True)
     return pd.DataFrame(rows)

@@ -20,7 +20,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .. import experiment as X
-from .. import metrics
+from .. import metrics, results
 from .. import protocol as P
 from ..config import cache_dir, flush_denormal
 from ..models import RETAIN_TWINS, model_fingerprint
@@ -100,7 +100,9 @@ def table1(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, objectives
 
 def tables(model: str = "tiny", seeds=P.EVAL["seeds"], **kw) -> pd.DataFrame:
     """The Table 1 analogue at several seeds, stacked (a ``seed`` column)."""
-    return pd.concat([table1(model, seed=s, **kw) for s in seeds], ignore_index=True)
+    df = pd.concat([table1(model, seed=s, **kw) for s in seeds], ignore_index=True)
+    df.attrs["setting"] = P.setting("table1", model, fast=kw.get("fast")).describe()
+    return df
 
 
 def summary(df: pd.DataFrame) -> pd.DataFrame:
@@ -203,5 +205,21 @@ def plot_fq_mu(df: pd.DataFrame, ax=None, title: Optional[str] = None):
     return ax
 
 
-__all__ = ["table1", "tables", "summary", "tradeoff_ranks", "compare", "agreement", "plot_fq_mu",
+def save_table(model: str, df: pd.DataFrame, command: str, seconds: float) -> None:
+    """Commit a Table 1 analogue over seeds as ``results/table1-<model>.json``."""
+    results.save(f"table1-{model}", dict(model=model, rows=df.to_dict("records"),
+                                         setting=df.attrs.get("setting", "")), command, seconds)
+
+
+def committed_table(model: str = "tiny") -> Optional[pd.DataFrame]:
+    """The committed Table 1 analogue of ``model`` (all seeds), with ``attrs["provenance"]``, or None."""
+    d = results.load(f"table1-{model}")
+    if d is None:
+        return None
+    df = pd.DataFrame(d["rows"])
+    df.attrs.update(provenance=d.get("provenance", {}), setting=d.get("setting", ""))
+    return df
+
+
+__all__ = ["table1", "tables", "save_table", "committed_table", "summary", "tradeoff_ranks", "compare", "agreement", "plot_fq_mu",
            "PAPER_OBJECTIVES", "METRICS", "ZERO_UTILITY"]
