@@ -5,8 +5,10 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 OFFLINE := HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_DATASETS_OFFLINE=1 OMP_WAIT_POLICY=PASSIVE
 NB_CELL_TIMEOUT ?= 600
+LAB_ARGS ?=
 
-.PHONY: demo test unit notebooks execute-notebooks bench claims build-tiny report clean venv
+.PHONY: demo test unit notebooks execute-notebooks bench claims build-tiny report clean venv \
+        lab site slides student pin-badges browser-test
 
 venv: $(STAMP)
 
@@ -24,13 +26,41 @@ $(STAMP): requirements.txt pyproject.toml
 demo: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m geffect_lite demo --out outputs/demo
 
-## Every test: unit tests and nbval over every notebook (CI runs exactly this through .ci/run).
+## Every test: unit tests, nbval over every notebook (students' versions in notebooks/student too), and the browser
+## tests (tests/browser: widgets clicked in JupyterLab, the course site and slides opened in chromium; skipped with a
+## loud message when no chromium is installed, required when GEFFECT_REQUIRE_BROWSER=1, as .ci/run sets it).
 test: $(STAMP)
 	$(OFFLINE) GEFFECT_FAST=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(NB_CELL_TIMEOUT) -p no:cacheprovider
 
 unit: $(STAMP)
-	$(OFFLINE) TQDM_DISABLE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests -q
+	$(OFFLINE) TQDM_DISABLE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests -q --ignore=tests/browser
+
+## Only the browser tests (needs chromium: `apt-get install chromium`); screenshots in outputs/browser/.
+browser-test: $(STAMP)
+	$(OFFLINE) GEFFECT_FAST=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
+
+## Open the notebooks in JupyterLab, from this .venv (its kernel is the .venv's python). Extra options:
+## make lab LAB_ARGS="--no-browser --port=8890"
+lab: $(STAMP)
+	$(OFFLINE) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(LAB_ARGS)
+
+## The course website (Jupyter Book 1, offline) → book/_build/html; see docs/course/site.md to publish it.
+site: $(STAMP)
+	$(OFFLINE) $(BIN)/python tools/site.py build
+
+## reveal.js slides from the notebooks' slide metadata, offline → outputs/slides/index.html
+slides: $(STAMP)
+	$(OFFLINE) $(BIN)/python tools/slides.py
+
+## Students' versions (solutions removed, checkers kept) → notebooks/student/ (commit them).
+student: $(STAMP)
+	$(BIN)/python tools/student.py
+
+## Point the Colab/Binder badges and the install cells at a release tag before a class: make pin-badges TAG=v0.1.0
+pin-badges:
+	@test -n "$(TAG)" || { echo "usage: make pin-badges TAG=v0.1.0"; exit 2; }
+	$(PYTHON) tools/pin_badges.py "$(TAG)"
 
 notebooks: $(STAMP)
 	$(OFFLINE) GEFFECT_FAST=1 TQDM_DISABLE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -q
@@ -53,4 +83,4 @@ report: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m geffect_lite report
 
 clean:
-	rm -rf $(VENV) outputs .pytest_cache
+	rm -rf $(VENV) outputs .pytest_cache book/_build book/generated

@@ -55,8 +55,14 @@ def scoreboard(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, fast: 
     df = pd.DataFrame(rows).assign(seed=runs.seed, lr_scale=runs.lr_scale)
     df.attrs["config"] = dict(model=runs.model_name, seed=runs.seed, lr_scale=runs.lr_scale, fast=runs.fast,
                               setting=runs.setting().describe(), changes=runs.changes,
-                              seconds=time.time() - t_all, run_seconds=dict(runs.seconds))
+                              seconds=time.time() - t_all, run_seconds=dict(runs.seconds), peak_rss_mb=peak_rss_mb())
     return df
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (MB)."""
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def sensitivity(model: str = "tiny", seeds=SEEDS, lr_scales=LR_SCALES, fast: Optional[bool] = None,
@@ -68,7 +74,9 @@ def sensitivity(model: str = "tiny", seeds=SEEDS, lr_scales=LR_SCALES, fast: Opt
         if progress:
             print(f"== {model}: seed {s}, lr ×{k:g}", flush=True)
         out.append(scoreboard(model, seed=s, lr_scale=k, fast=fast, claims=claims, progress=progress))
-    return pd.concat(out, ignore_index=True)
+    long = pd.concat(out, ignore_index=True)
+    long.attrs["config"] = dict(out[0].attrs["config"], runs=[o.attrs["config"] for o in out], peak_rss_mb=peak_rss_mb())
+    return long
 
 
 def aggregate(long: pd.DataFrame) -> pd.DataFrame:
