@@ -53,7 +53,7 @@ _NAMES = {
     "get_objective": "objectives", "list_objectives": "objectives", "register_objective": "objectives",
     "unregister_objective": "objectives", "Objective": "objectives", "Context": "context",
     "reference_for": "reference", "Reference": "reference",
-    "setup_notebook": "config", "fast_mode": "config", "set_seed": "config", "offline": "config",
+    "setup_notebook": "teach", "fast_mode": "config", "set_seed": "config", "offline": "config",
     "cache_dir": "config",
 }
 _MODULES = ("plots", "widgets", "metrics", "paper", "bench", "cli", "protocol", "experiment", "teach", "models",

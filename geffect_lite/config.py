@@ -61,25 +61,6 @@ def set_threads(n: int | None = None) -> None:
     torch.set_num_threads(n)
 
 
-def setup_notebook(seed: int = 0, threads: int | None = None) -> bool:
-    """The notebooks' one-line set-up: offline switches, threads, seed, seaborn theme. Returns :func:`fast_mode`."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    set_threads(threads)
-    set_seed(seed)
-    try:
-        import transformers
-        transformers.utils.logging.disable_progress_bar()
-        transformers.utils.logging.set_verbosity_error()
-    except Exception:
-        pass
-    from .plots import setup      # lazy on purpose: config is imported by everything, plots pulls in matplotlib
-    from .teach import start
-    setup()
-    start()
-    return fast_mode()
-
-
 @contextmanager
 def flush_denormal(on: bool = True):
     """Flush subnormal floats (< 1.2e-38) to zero inside the block: once NPO's weights reach ~1e-20 its gradients
@@ -94,5 +75,5 @@ def flush_denormal(on: bool = True):
             torch.set_flush_denormal(False)
 
 
-__all__ = ["fast_mode", "cache_dir", "offline", "is_offline", "set_seed", "set_threads", "setup_notebook",
-           "flush_denormal", "ASSETS", "PACKAGE_DIR"]
+__all__ = ["fast_mode", "cache_dir", "offline", "is_offline", "set_seed", "set_threads", "flush_denormal", "ASSETS",
+           "PACKAGE_DIR"]

@@ -44,17 +44,16 @@ CACHE_VERSION = 1          # bump when the engine's numbers change, so old cache
 # Data of a setting
 # --------------------------------------------------------------------------------------------------------------
 def forget_rows(data, S: P.Setting) -> list:
-    if S.split == "smollm2":
-        return smollm2_tofu_rows(data)[1]
-    rows = data[S.split]
+    """The rows ``S`` unlearns: its split (smollm2-tofu's own two authors for "smollm2"), or the last |n| of them."""
+    rows = smollm2_tofu_rows(data)[1] if S.split == "smollm2" else data[S.split]
     return rows if S.n_forget is None else (rows[S.n_forget:] if S.n_forget < 0 else rows[:S.n_forget])
 
 
 def retain_pool(data, S: P.Setting) -> list:
-    if S.split == "smollm2":                       # the authors smollm2-tofu learned and keeps
-        rows, forget = smollm2_tofu_rows(data)
-        ids = {r["id"] for r in forget}
-        return [r for r in rows if r["id"] not in ids]
+    """Where retain rows are drawn: the split's retain pool, or the smollm2-tofu authors it learned and keeps."""
+    if S.split == "smollm2":
+        ids = {r["id"] for r in forget_rows(data, S)}
+        return [r for r in smollm2_tofu_rows(data)[0] if r["id"] not in ids]
     return data[data.retain_pool_of(S.split)]
 
 
@@ -244,26 +243,33 @@ START_LARGE = {"paper": 1e-4, "theory": 0.02, "table1": 1e-4}     # SmolLM2-size
 
 
 def calibrate_models(models=("tiny",), settings=P.SETTINGS, fast_too: bool = True, progress: bool = True) -> dict:
-    """Calibrate every (setting, model[, fast]) and merge into ``results/calibration.json`` (with provenance)."""
-    from . import results
-    old = results.load("calibration") or {}
-    grids = {(g["setting"], g["model"], bool(g["fast"])): g for g in old.get("grids", [])}
-    t0 = time.time()
+    """Calibrate every (setting, model[, fast]) and merge each result into ``results/calibration.json`` as soon as
+    it is found (with provenance)."""
+    grids = {}
     for model in models:
         for fast in ((False, True) if fast_too and model == "tiny" else (False,)):
             for name in settings:
                 if name == "table1" and not P.tier(model, fast)["table1"]:
                     continue                   # no retain-only twin: no Table 1 analogue for this model
+                t0 = time.time()
                 start = (START_LARGE if model.startswith("smollm2") else START)[name]
                 df = calibrate(name, model, fast=fast, start=start, progress=progress)
-                grids[(name, model, fast)] = dict(setting=name, model=model, fast=fast, steps=df.attrs["steps"],
-                                                  middle=df.attrs["middle"], vocab=df.attrs["vocab"],
-                                                  grid=df.to_dict("records"),
-                                                  lr=float(df[df.chosen].lr.iloc[0]))
-    chosen = [dict(setting=g["setting"], model=g["model"], fast=g["fast"], lr=g["lr"]) for g in grids.values()]
+                grids[(name, model, fast)] = _save_grid(df, time.time() - t0, models)
+    P.LR.clear()
+    return grids
+
+
+def _save_grid(df: pd.DataFrame, seconds: float, models) -> dict:
+    from . import results
+    a = df.attrs
+    g = dict(setting=a["setting"], model=a["model"], fast=a["fast"], steps=a["steps"], middle=a["middle"],
+             vocab=a["vocab"], grid=df.to_dict("records"), lr=float(df[df.chosen].lr.iloc[0]), seconds=seconds)
+    old = results.load("calibration") or {}
+    grids = {(x["setting"], x["model"], bool(x["fast"])): x for x in old.get("grids", [])}
+    grids[(g["setting"], g["model"], bool(g["fast"]))] = g
+    chosen = [dict(setting=x["setting"], model=x["model"], fast=x["fast"], lr=x["lr"]) for x in grids.values()]
     results.save("calibration", dict(rule=P.__doc__.split("**The rule")[1].split("\n\n")[0].strip(),
                                      grids=list(grids.values()), chosen=chosen),
                  command=f"python -m geffect_lite protocol --calibrate --models {' '.join(models)}",
-                 seconds=time.time() - t0)
-    P.LR.clear()
-    return grids
+                 seconds=sum(x.get("seconds", 0) for x in grids.values()))
+    return g

@@ -1,5 +1,6 @@
 """Small helpers that keep a notebook's prose true of the run it sits beside.
 
+* :func:`setup_notebook` is every notebook's first call (offline switches, threads, seed, plot theme, clock);
 * :func:`say` renders Markdown from computed values — a number in prose is never typed;
 * :func:`pick` chooses between two sentences by what the run actually shows (a pattern that is not shown is
   written as not shown);
@@ -14,18 +15,35 @@ import math
 import time
 from typing import Iterable
 
+import os
+
 import numpy as np
 import pandas as pd
 
-from . import results
-from .config import fast_mode
+from . import plots, results
+from .config import fast_mode, set_seed, set_threads
+from .paper.diagnoses import diagnosis_text
+from .paper.scoreboard import three_scales
 
 _T0 = [time.time()]
 
 
-def start() -> None:
-    """Start the notebook's clock (called by ``gl.setup_notebook``)."""
+def setup_notebook(seed: int = 0, threads: int | None = None) -> bool:
+    """The notebooks' one-line set-up: offline switches, threads, seed, plot theme, the clock of :func:`footer`.
+    Returns whether fast mode (the CI switch) is on."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    set_threads(threads)
+    set_seed(seed)
+    try:
+        import transformers        # lazy: only to quieten its progress bars when it is installed
+        transformers.utils.logging.disable_progress_bar()
+        transformers.utils.logging.set_verbosity_error()
+    except ImportError:
+        pass
+    plots.setup()
     _T0[0] = time.time()
+    return fast_mode()
 
 
 def num(x, digits: int = 3) -> str:
@@ -68,8 +86,6 @@ def check(name: str, actual, expected, rtol: float = 1e-6, atol: float = 0.0) ->
 def claim_rows(ids: Iterable[str], models=("tiny", "deep", "smollm2-tofu")) -> pd.DataFrame:
     """The notebook's rows of the scoreboard (claim | paper | one column per tier | diagnosis) from the committed
     results — the same rule, runs and verdicts as notebook 13."""
-    from .paper.diagnoses import diagnosis_text
-    from .paper.scoreboard import three_scales
     t = three_scales(models).set_index("claim")
     ids = list(ids)
     missing = [i for i in ids if i not in t.index]
@@ -94,4 +110,4 @@ def footer(model: str = "tiny") -> dict:
     return rec
 
 
-__all__ = ["start", "num", "say", "pick", "check", "claim_rows", "committed_note", "footer"]
+__all__ = ["setup_notebook", "num", "say", "pick", "check", "claim_rows", "committed_note", "footer"]
