@@ -13,6 +13,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import marshal
 import math
 import pickle
 import time
@@ -123,10 +124,18 @@ def cache_key(objective: str, hparams: dict, S: P.Setting, record: dict) -> str:
     """The disk-cache key of a run: the model's weights, every field of the setting, the objective, its
     hyper-parameters, and what is recorded (defaults filled in, so equal requests share one run)."""
     rec = dataclasses.asdict(Recording.from_kwargs({k: v for k, v in record.items() if k not in ("tokenizer",)}))
-    rec = {k: getattr(v, "__name__", v) for k, v in rec.items() if k != "tokenizer"}   # a probe by its name
+    rec = {k: _fingerprint(v) if callable(v) else v for k, v in rec.items() if k != "tokenizer"}
     blob = json.dumps(dict(v=CACHE_VERSION, model=model_fingerprint(S.model), setting=S.key(), objective=objective,
                            hparams=hparams, record=rec), sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _fingerprint(fn) -> str:
+    """A probe's identity for the cache: its name and a hash of its compiled code and constants (editing the body
+    changes the key)."""
+    code = getattr(fn, "__code__", None)
+    blob = marshal.dumps((code.co_code, code.co_consts, code.co_names)) if code is not None else repr(fn).encode()
+    return f"{getattr(fn, '__name__', 'fn')}:{hashlib.sha1(blob).hexdigest()[:10]}"
 
 
 def final_measures(model, forget, retain, heldout) -> dict:

@@ -54,7 +54,7 @@ def save(fig, path, dpi: int = 150) -> Path:
 
 def colour(name: str) -> str:
     """The colour of an objective (its base's for ``x+kl``, ``npo_b1``…; a stable hashed one for user objectives)."""
-    base = name.split("+")[0].split("_")[0].split(" ")[0].lower()
+    base = name.strip().split("+")[0].split("_")[0].split(" ")[0].lower()
     if base in OBJECTIVE_COLOURS:
         return OBJECTIVE_COLOURS[base]
     h = int(hashlib.sha1(base.encode()).hexdigest()[:6], 16)
@@ -186,8 +186,9 @@ def bar_groups(ge, scheme: str = "paper", term: str = "objective", ax=None, titl
     return ax
 
 
-def first_order(traj, risk_set: str = "forget", ax=None):
-    """Predicted (first order, ∇RᵀΔθ) vs realised risk change per step, plus the second-order term if recorded."""
+def first_order(traj, risk_set: str = "forget", ax=None, log: bool = True):
+    """Predicted (first order, ∇RᵀΔθ) vs realised risk change per step, plus the second-order term if recorded
+    (symlog by default: the changes span decades over a run)."""
     s = "u" if risk_set == "forget" else "r"
     df = traj.steps.dropna(subset=[f"pred_d{s}", f"real_d{s}"])
     ax = ax or plt.subplots(figsize=(7, 4))[1]
@@ -196,6 +197,8 @@ def first_order(traj, risk_set: str = "forget", ax=None):
     if f"second_{s}" in df:
         ax.plot(df.step, df[f"pred_d{s}"] + df[f"second_{s}"], "^:", color="tab:red", label="+ ½ΔθᵀHΔθ")
     ax.axhline(0, color="grey", lw=0.8)
+    if log and len(df):
+        symlog(ax, df[[f"real_d{s}", f"pred_d{s}"]].to_numpy().ravel())
     ax.set_xlabel("unlearning step")
     ax.set_ylabel(f"change of R ({risk_set} set)")
     ax.set_title(f"First-order check, {risk_set} set")
@@ -299,7 +302,8 @@ def cone(proj, ax=None, title: str = "Fig. 1 with real gradients"):
         if np.linalg.norm(v) == 0:
             continue
         v = v / np.linalg.norm(v)
-        col = FORGET if r["name"] == "∇R_u" else RETAIN if r["name"] == "∇R_r" else colour(r["name"])
+        col = FORGET if r["name"] == "∇R_u" else RETAIN if r["name"] == "∇R_r" else \
+            colour(r["name"].splitlines()[0].split(",")[0].strip())
         ax.annotate("", xy=v, xytext=(0, 0),
                     arrowprops=dict(arrowstyle="->", color=col, lw=2.4 if r["name"].startswith("∇R") else 1.5))
         ax.text(1.14 * v[0], 1.14 * v[1], r["name"], ha="center", va="center", fontsize=11, color=col)
