@@ -244,7 +244,7 @@ def pg_density(df, hue: str = "weight_bin", ax=None, title: Optional[str] = None
 
     ``df``: rows with columns ``forget``, ``retain`` (PG-effects, :func:`geffect_lite.pg_effects`) and ``hue``."""
     ax = ax or plt.subplots(figsize=(7, 5))[1]
-    bins = sorted(df[hue].dropna().unique()) if len(df) else []
+    bins = _bin_order(df[hue]) if len(df) else []
     pal = dict(zip(bins, sns.color_palette("rocket_r", n_colors=max(len(bins), 1))))
     for b in bins:
         d = df[df[hue] == b]
@@ -260,11 +260,24 @@ def pg_density(df, hue: str = "weight_bin", ax=None, title: Optional[str] = None
     return ax
 
 
+def _bin_order(col) -> list:
+    """Bin labels in numeric order ("0–0.2" < "0.2–0.4" < …; a categorical column keeps its own order)."""
+    if hasattr(col, "cat"):
+        return [c for c in col.cat.categories if (col == c).any()]
+
+    def lower(label):
+        try:
+            return float(str(label).replace("−", "-").split("–")[0].split(" ")[0])
+        except ValueError:
+            return float("inf")
+    return sorted(col.dropna().unique(), key=lambda b: (lower(b), str(b)))
+
+
 def token_heatmap(tokens_df, risk_set: str = "forget", view: str = "moved", ax=None, max_instances: int = 10,
                   title: Optional[str] = None):
     """Per-token G-effects: rows = instances, columns = answer positions, text = the token. The colour is the token's
-    share of Σ|token G-effect| in the figure (signed, linear): **red = this token's risk rises** (G-effect < 0),
-    **blue = it falls** (G-effect > 0), white = no effect."""
+    share of Σ|token G-effect| over the answers shown (signed, linear): **red = this token's risk rises** (G-effect
+    < 0), **blue = it falls** (G-effect > 0), white = no effect."""
     d = tokens_df[(tokens_df.risk_set == risk_set) & (tokens_df.view == view)]
     if "step" in d:
         d = d[d.step == d.step.min()]
@@ -276,7 +289,7 @@ def token_heatmap(tokens_df, risk_set: str = "forget", view: str = "moved", ax=N
     ax = ax or plt.subplots(figsize=(min(20, 2 + 0.75 * mat.shape[1]), 1 + 0.55 * len(ids)))[1]
     vmax = float(np.nanmax(np.abs(mat.values))) if mat.size else 1.0
     sns.heatmap(mat, annot=txt.fillna("").values, fmt="", cmap="RdBu", center=0, vmin=-vmax, vmax=vmax, ax=ax,
-                annot_kws={"fontsize": 9}, cbar_kws={"label": "share of Σ|token G-effect|\n(red: risk rises)"})
+                annot_kws={"fontsize": 9}, cbar_kws={"label": "share of Σ|token G-effect| shown\n(red: risk rises)"})
     ax.set_xlabel("answer position")
     ax.set_ylabel("")
     ax.set_title(title or f"Per-token G-effect ({risk_set} set, {view} view)")

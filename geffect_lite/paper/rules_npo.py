@@ -56,13 +56,16 @@ def npo_weighting(runs) -> dict:
     n3 = max(1, len(W) // 3)
     top, mid = order[:n3], order[n3: 2 * n3]
     med_top, med_mid = float(np.median(np.abs(pg_r[top]))), float(np.median(np.abs(pg_r[mid])))
-    return result(med_top < med_mid,
+    damaging = bool(pg_r[mid].min() < pg_r[top].min())    # a middle-weight point hurts retention more than any top one
+    return result(med_top < med_mid and damaging,
                   {"step": k, "weights": f"{W.min():.2g}–{W.max():.2g}", "median|PG_r| top third": med_top,
                    "middle third": med_mid, "min PG_r top": float(pg_r[top].min()),
                    "min PG_r middle": float(pg_r[mid].min())},
                   "at the NPO (β = 1) checkpoint whose mean weight is nearest ½, the highest-weight third of forget "
-                  "points has a smaller median |retaining PG-effect| than the middle third",
-                  f"medians {med_top:.3g} (top) vs {med_mid:.3g} (middle)")
+                  "points has a smaller median |retaining PG-effect| than the middle third, and the middle third "
+                  "holds a point with a more negative retaining PG-effect than any of the top third",
+                  f"medians {med_top:.3g} (top) vs {med_mid:.3g} (middle); most negative PG_r middle "
+                  f"{pg_r[mid].min():.3g} vs top {pg_r[top].min():.3g}")
 
 
 @claim("tnpo_vs_npo", "Fig. 5c vs Fig. 4: TNPO (β = 1) unlearns with e_r near 0: a better e_r/e_u ratio than NPO "

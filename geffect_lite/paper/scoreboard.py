@@ -134,10 +134,19 @@ def three_scales(models=TIER_MODELS) -> pd.DataFrame:
     return table
 
 
+def markdown(models=TIER_MODELS) -> str:
+    """The three-scale table as Markdown (the README's, between its ``claims`` markers; a test keeps them equal)."""
+    t = three_scales(models)
+    head = "| claim | paper | " + " | ".join(models) + " |\n|---|---|" + "---|" * len(models) + "\n"
+    return head + "".join(f"| `{r.claim}` | {r.paper} | " + " | ".join(str(getattr(r, m.replace("-", "_"), "")) if False
+                                                                        else str(r._asdict().get(m, "")) for m in models)
+                          + " |\n" for r in t.itertuples(index=False))
+
+
 def counts(df: pd.DataFrame) -> dict:
     """Verdict counts of a scoreboard or an aggregate."""
     return {v: int((df.verdict == v).sum()) for v in FINAL if (df.verdict == v).any() or v != "fragile"}
 
 
-__all__ = ["scoreboard", "sensitivity", "aggregate", "save", "committed", "three_scales", "counts", "TIER_MODELS",
+__all__ = ["scoreboard", "sensitivity", "aggregate", "save", "committed", "three_scales", "markdown", "counts", "TIER_MODELS",
            "SEEDS", "LR_SCALES", "FINAL"]
