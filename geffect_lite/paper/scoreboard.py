@@ -137,10 +137,10 @@ def three_scales(models=TIER_MODELS) -> pd.DataFrame:
 def markdown(models=TIER_MODELS) -> str:
     """The three-scale table as Markdown (the README's, between its ``claims`` markers; a test keeps them equal)."""
     t = three_scales(models)
-    head = "| claim | paper | " + " | ".join(models) + " |\n|---|---|" + "---|" * len(models) + "\n"
-    return head + "".join(f"| `{r.claim}` | {r.paper} | " + " | ".join(str(getattr(r, m.replace("-", "_"), "")) if False
-                                                                        else str(r._asdict().get(m, "")) for m in models)
-                          + " |\n" for r in t.itertuples(index=False))
+    lines = ["| claim | paper | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
+    lines += [f"| `{r['claim']}` | {r['paper']} | " + " | ".join(str(r[m]) for m in models) + " |"
+              for r in t.to_dict("records")]
+    return "\n".join(lines) + "\n"
 
 
 def counts(df: pd.DataFrame) -> dict:
