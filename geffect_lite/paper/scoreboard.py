@@ -131,7 +131,8 @@ def three_scales(models=TIER_MODELS) -> pd.DataFrame:
         col = aggregate(long)[["claim", "paper", "summary"]].rename(columns={"summary": m}) if long is not None \
             else pd.DataFrame(dict(claim=[c.id for c in CLAIMS], paper=[c.paper for c in CLAIMS], **{m: "not run"}))
         table = col if table is None else table.merge(col.drop(columns="paper"), on="claim", how="outer")
-    return table
+    order = {c.id: i for i, c in enumerate(CLAIMS)}
+    return table.sort_values("claim", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
 def markdown(models=TIER_MODELS) -> str:
