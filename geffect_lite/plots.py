@@ -33,8 +33,10 @@ GROUP_DASHES = {"embed": (1, 1), "embed+lm (tied)": (1, 1), "shallow": (4, 2), "
 OBJECTIVE_COLOURS = {
     "ga": "#d62728", "wga": "#2ca02c", "npo": "#1f77b4", "tnpo": "#17becf", "wtnpo": "#9467bd", "po": "#8c564b",
     "idkdpo": "#c49c94", "rmu": "#e377c2", "gd": "#ff7f0e", "kl": "#7f7f7f", "simnpo": "#bcbd22",
-    "satimp": "#aec7e8", "undial": "#98df8a", "ce-u": "#ff9896",
+    "satimp": "#aec7e8", "undial": "#98df8a", "ce-u": "#ff9896", "rr": "#6b6ecf",
 }
+#: GA with a regulariser is its own objective in the paper (GD, GA+KL, GA+RR): it takes the regulariser's colour
+COMPOSITES = {"ga+gd": "gd", "ga+kl": "kl", "ga+rr": "rr"}
 VARIANT_STYLES = {"": "-", "+kl": "--", "+gd": "-.", "+rr": ":"}
 
 
@@ -53,8 +55,12 @@ def save(fig, path, dpi: int = 150) -> Path:
 
 
 def colour(name: str) -> str:
-    """The colour of an objective (its base's for ``x+kl``, ``npo_b1``…; a stable hashed one for user objectives)."""
-    base = name.strip().split("+")[0].split("_")[0].split(" ")[0].lower()
+    """The colour of an objective: GA's regularised forms (ga+gd, ga+kl, ga+rr) take the regulariser's; other
+    ``x+reg`` and run names (``npo_b1``) take their base's; user objectives get a stable hashed one."""
+    key = name.strip().split(" ")[0].lower()
+    if COMPOSITES.get(key.split("_")[0]) in OBJECTIVE_COLOURS:
+        return OBJECTIVE_COLOURS[COMPOSITES[key.split("_")[0]]]
+    base = key.split("+")[0].split("_")[0]
     if base in OBJECTIVE_COLOURS:
         return OBJECTIVE_COLOURS[base]
     h = int(hashlib.sha1(base.encode()).hexdigest()[:6], 16)
@@ -62,8 +68,12 @@ def colour(name: str) -> str:
 
 
 def style(name: str) -> str:
-    """The line style of an objective's variant: solid, "--" for +kl, "-." for +gd, ":" for +rr."""
-    return VARIANT_STYLES.get("+" + name.split("+", 1)[1] if "+" in name else "", "-")
+    """The line style of an objective's variant: solid, "--" for +kl, "-." for +gd, ":" for +rr (GA's regularised
+    forms, which have their own colour, stay solid)."""
+    key = name.strip().split(" ")[0].lower().split("_")[0]
+    if key in COMPOSITES:
+        return "-"
+    return VARIANT_STYLES.get("+" + key.split("+", 1)[1] if "+" in key else "", "-")
 
 
 def symlog(ax, values, axis: str = "y", max_labels: int = 9):

@@ -56,6 +56,8 @@ def num(x, digits: int = 3) -> str:
     if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
         m, e = f"{x:.{digits - 1}e}".split("e")
         return f"{m} × 10^{int(e)}"
+    if abs(x) >= 10 ** digits:
+        return f"{x:,.0f}"
     return f"{x:.{digits}g}"
 
 
