@@ -8,7 +8,7 @@ NB_CELL_TIMEOUT ?= 600
 LAB_ARGS ?=
 
 .PHONY: demo test unit notebooks execute-notebooks bench claims build-tiny report clean venv \
-        lab site slides student pin-badges browser-test
+        lab site slides student pin-badges browser-test vendor
 
 venv: $(STAMP)
 
@@ -29,7 +29,7 @@ demo: $(STAMP)
 ## Every test: unit tests, nbval over every notebook (students' versions in notebooks/student too), and the browser
 ## tests (tests/browser: widgets clicked in JupyterLab, the course site and slides opened in chromium; skipped with a
 ## loud message when no chromium is installed, required when GEFFECT_REQUIRE_BROWSER=1, as .ci/run sets it).
-test: $(STAMP)
+test: $(STAMP) vendor
 	$(OFFLINE) GEFFECT_FAST=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=$(NB_CELL_TIMEOUT) -p no:cacheprovider
 
@@ -37,8 +37,12 @@ unit: $(STAMP)
 	$(OFFLINE) TQDM_DISABLE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 ## Only the browser tests (needs chromium: `apt-get install chromium`); screenshots in outputs/browser/.
-browser-test: $(STAMP)
+browser-test: $(STAMP) vendor vendor
 	$(OFFLINE) GEFFECT_FAST=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
+
+## The site's and slides' JavaScript (other projects' code: installed from npm, verified by its committed manifest).
+vendor: $(STAMP)
+	$(BIN)/python tools/vendor_js.py --ensure
 
 ## Open the notebooks in JupyterLab, from this .venv (its kernel is the .venv's python). Extra options:
 ## make lab LAB_ARGS="--no-browser --port=8890"
@@ -46,11 +50,11 @@ lab: $(STAMP)
 	$(OFFLINE) PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/jupyter lab --ServerApp.root_dir="$(CURDIR)/notebooks" $(LAB_ARGS)
 
 ## The course website (Jupyter Book 1, offline) → book/_build/html; see docs/course/site.md to publish it.
-site: $(STAMP)
+site: $(STAMP) vendor
 	$(OFFLINE) $(BIN)/python tools/site.py build
 
 ## reveal.js slides from the notebooks' slide metadata, offline → outputs/slides/index.html
-slides: $(STAMP)
+slides: $(STAMP) vendor
 	$(OFFLINE) $(BIN)/python tools/slides.py
 
 ## Students' versions (solutions removed, checkers kept) → notebooks/student/ (commit them).
