@@ -197,6 +197,37 @@ def output_grads(scalar: torch.Tensor, recs: List[Record], dense: List[torch.Ten
     return outs, list(gs[len(live):])
 
 
+def risk_grads_hooked(scalar: torch.Tensor, recs: List[Record], dense: List[torch.Tensor], on_dense,
+                      retain_graph: bool = False):
+    """One backward pass of ``scalar`` (a risk): the gradients at the recorded outputs are returned, and each dense
+    parameter's gradient is handed to ``on_dense(j, grad)`` the moment it is accumulated, then freed — the risk's
+    full gradient never exists at once (what keeps a tracked step near the plain step's memory)."""
+    live = [j for j, r in enumerate(recs) if r.out is not None]
+    outs: List[Optional[torch.Tensor]] = [None] * len(recs)
+    handles = [recs[j].out.register_hook(lambda g, j=j: outs.__setitem__(j, g)) for j in live]
+    index = {id(p): j for j, p in enumerate(dense)}
+    old = [p.grad for p in dense]
+    for p in dense:
+        p.grad = None
+
+    def hook(p):
+        on_dense(index[id(p)], p.grad)
+        p.grad = None
+    handles += [p.register_post_accumulate_grad_hook(hook) for p in dense]
+    try:
+        inputs = [recs[j].out for j in live] + list(dense)
+        if inputs:
+            torch.autograd.backward(scalar, inputs=inputs, retain_graph=retain_graph)
+    finally:
+        for h in handles:
+            h.remove()
+        for j in live:
+            recs[j].out.grad = None
+        for p, g in zip(dense, old):
+            p.grad = g
+    return outs
+
+
 class GhostDots:
     """Per-tensor dot products of risks with some directions (the objective or its terms), Gram-matrix route for the
     tensors in ``by_param`` and formed gradients for the others.
@@ -240,7 +271,18 @@ class GhostDots:
         records of a forward the directions never saw (a chunk of the retain batch), used for this risk only."""
         extra_recs = [r for r in extra_recs if r.index in self.by_param]
         recs = self.recs + extra_recs
-        r_out, r_dense = output_grads(risk, recs, self._dense_p, retain_graph=retain_graph)
+        out = torch.zeros(len(self.per_dir) + len(extra_dirs), len(self.params), dtype=torch.float64)
+
+        def on_dense(j, g):                      # a dense tensor's risk gradient: dot it now, then it is freed
+            i = self.dense[j]
+            for k, (_, d_dense) in enumerate(self.per_dir):
+                if d_dense[j] is not None:
+                    out[k, i] = float(dot(g, d_dense[j]))
+            for k, d in enumerate(extra_dirs, start=len(self.per_dir)):
+                di = resolve(d[i])
+                if di is not None:
+                    out[k, i] = float(dot(g, di))
+        r_out = risk_grads_hooked(risk, recs, self._dense_p, on_dense, retain_graph=retain_graph)
         for r, g in zip(recs, r_out):   # this forward's outputs are done with: drop them (activation memory)
             if g is not None:
                 r.out = None
@@ -248,7 +290,6 @@ class GhostDots:
         mine: Dict[int, List[Record]] = {}
         for r in extra_recs:
             mine.setdefault(r.index, []).append(r)
-        out = torch.zeros(len(self.per_dir) + len(extra_dirs), len(self.params), dtype=torch.float64)
         for i, rs in self.by_param.items():
             here = [(a, r_of[id(a)]) for a in rs + mine.get(i, []) if r_of[id(a)] is not None]
             for k, (d_out, _) in enumerate(self.per_dir):
@@ -263,16 +304,6 @@ class GhostDots:
                 di = resolve(d[i])
                 if di is not None:
                     out[k, i] = float(sum(record_dot(a, da, di) for a, da in here))
-        for j, i in enumerate(self.dense):
-            if r_dense[j] is None:
-                continue
-            for k, (_, d_dense) in enumerate(self.per_dir):
-                if d_dense[j] is not None:
-                    out[k, i] = float(dot(r_dense[j], d_dense[j]))
-            for k, d in enumerate(extra_dirs, start=len(self.per_dir)):
-                di = resolve(d[i])
-                if di is not None:
-                    out[k, i] = float(dot(r_dense[j], di))
         return out
 
 
@@ -285,4 +316,4 @@ def uses_match(records: Sequence[Record], routed, uses: Dict[int, int]) -> bool:
 
 
 __all__ = ["KINDS", "Record", "Recorder", "count_uses", "plan", "pair_dot", "record_grad", "record_dot",
-           "output_grads", "GhostDots", "uses_match", "module_kind"]
+           "output_grads", "risk_grads_hooked", "GhostDots", "uses_match", "module_kind"]
