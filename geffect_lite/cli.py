@@ -151,7 +151,8 @@ def protocol_cmd(args):
                 rows.append(dict(model=m, setting=name, description=f"not calibrated ({e.args[0]})"))
     if args.json:
         return print(json.dumps(rows, indent=1))
-    print(P.__doc__.split("**The rule")[1].split("\n\n")[0].strip().join(("The rule", "\n")))
+    import textwrap
+    print(textwrap.fill(P.rule(), 110) + "\n")
     for r in rows:
         print(f"  {r['description']}")
 

@@ -277,7 +277,7 @@ def _save_grid(df: pd.DataFrame, seconds: float, models) -> dict:
     grids = {(x["setting"], x["model"], bool(x["fast"])): x for x in old.get("grids", [])}
     grids[(g["setting"], g["model"], bool(g["fast"]))] = g
     chosen = [dict(setting=x["setting"], model=x["model"], fast=x["fast"], lr=x["lr"]) for x in grids.values()]
-    results.save("calibration", dict(rule=P.__doc__.split("**The rule")[1].split("\n\n")[0].strip(),
+    results.save("calibration", dict(rule=P.rule(),
                                      grids=list(grids.values()), chosen=chosen),
                  command=f"python -m geffect_lite protocol --calibrate --models {' '.join(models)}",
                  seconds=sum(x.get("seconds", 0) for x in grids.values()))

@@ -112,6 +112,12 @@ class Setting:
 # --------------------------------------------------------------------------------------------------------------
 # Settings
 # --------------------------------------------------------------------------------------------------------------
+def rule() -> str:
+    """The rule that fixes the learning rates, as stated in this module's docstring (one paragraph)."""
+    para = __doc__[__doc__.index("**The rule"):].split("\n\n")[0]
+    return " ".join(para.replace("**", "").split())
+
+
 def tier(model: str, fast: bool = False) -> dict:
     """The data and step budget of a model tier (fast mode: the shrunk tiny tier)."""
     if model not in TIERS:
@@ -161,5 +167,5 @@ def load_calibration() -> Dict[Tuple[str, str, bool], float]:
     return {(c["setting"], c["model"], bool(c["fast"])): float(c["lr"]) for c in data.get("chosen", [])}
 
 
-__all__ = ["Setting", "setting", "tier", "calibrated_lr", "load_calibration", "n_forget_rows", "SETTINGS", "TIERS",
+__all__ = ["Setting", "setting", "rule", "tier", "calibrated_lr", "load_calibration", "n_forget_rows", "SETTINGS", "TIERS",
            "FAST_TIER", "TABLE1", "FAST_TABLE1", "EVAL", "DEMO", "LR", "GRID_FACTOR"]
