@@ -227,6 +227,7 @@ def _paper_commands(sub):
     c.add_argument("--sensitivity", action="store_true", help="seeds 0-2 and rates ×½, ×2")
     c.add_argument("--save", action="store_true", help="commit the sensitivity runs to geffect_lite/results")
     c.add_argument("--scales", action="store_true", help="the committed claim | paper | tiny | deep | SmolLM2 table")
+    c.add_argument("--readme", default=None, help="with --scales: write the table into this README")
     c.add_argument("--diagnose", action="store_true", help="ablate every committed miss, one factor at a time")
     c.add_argument("--models", nargs="+", type=_choices("model", tuple(TIERS)), default=None)
     c.add_argument("--json", action="store_true")

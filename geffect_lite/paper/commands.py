@@ -8,7 +8,8 @@ import time
 import pandas as pd
 
 from .diagnoses import diagnose
-from .scoreboard import aggregate, counts, save, scoreboard, sensitivity, three_scales
+from .scoreboard import (aggregate, counts, markdown, readme_block, save, scoreboard, sensitivity,
+                         three_scales)
 from .table import agreement, committed_table, plot_fq_mu, save_table, summary, tables
 
 
@@ -17,6 +18,10 @@ def claims_main(args) -> None:
     table from the committed results (``--scales``) or the diagnoses of every miss (``--diagnose``)."""
     t0 = time.time()
     if args.scales:
+        if args.readme:                          # write the table into the README (a test keeps them equal)
+            from pathlib import Path
+            readme = Path(args.readme)
+            readme.write_text(readme_block(readme.read_text(), "claims", markdown()))
         return _show(three_scales(), args.json)
     if args.diagnose:
         return _show(diagnose(args.models or ("tiny", "deep"), progress=not args.json,

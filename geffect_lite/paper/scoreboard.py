@@ -144,10 +144,18 @@ def markdown(models=TIER_MODELS) -> str:
     return "\n".join(lines) + "\n"
 
 
+def readme_block(text: str, name: str, body: str) -> str:
+    """``text`` with the block between ``<!-- name:start -->`` and ``<!-- name:end -->`` replaced by ``body``."""
+    a, b = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
+    i, j = text.index(a) + len(a), text.index(b)
+    return text[:i] + body + text[j:]
+
+
 def counts(df: pd.DataFrame) -> dict:
     """Verdict counts of a scoreboard or an aggregate."""
     return {v: int((df.verdict == v).sum()) for v in FINAL if (df.verdict == v).any() or v != "fragile"}
 
 
-__all__ = ["scoreboard", "sensitivity", "aggregate", "save", "committed", "three_scales", "markdown", "counts", "TIER_MODELS",
+__all__ = ["scoreboard", "sensitivity", "aggregate", "save", "committed", "three_scales", "markdown", "readme_block",
+           "counts", "TIER_MODELS",
            "SEEDS", "LR_SCALES", "FINAL"]
