@@ -87,7 +87,7 @@ claims: $(STAMP)
 results: $(STAMP)
 	for m in tiny deep smollm2-tofu; do $(OFFLINE) $(BIN)/python -m geffect_lite claims --model $$m --sensitivity --save; done
 	for m in tiny deep; do $(OFFLINE) $(BIN)/python -m geffect_lite table1 --model $$m --seeds 0 1 2 --save; done
-	$(OFFLINE) $(BIN)/python -m geffect_lite claims --diagnose --models tiny deep
+	$(OFFLINE) $(BIN)/python -m geffect_lite claims --diagnose --models tiny
 	$(OFFLINE) $(BIN)/python -m geffect_lite claims --scales --readme README.md
 
 ## Rebuild the shipped tiny models from the seed (deterministic; a few minutes on 2 cores).

@@ -10,7 +10,7 @@ import pandas as pd
 from .diagnoses import diagnose
 from .scoreboard import (aggregate, counts, markdown, readme_block, save, scoreboard, sensitivity,
                          three_scales)
-from .table import agreement, committed_table, plot_fq_mu, save_table, summary, tables
+from .table import agreement, plot_fq_mu, save_table, summary, tables
 
 
 def claims_main(args) -> None:
@@ -24,8 +24,9 @@ def claims_main(args) -> None:
             readme.write_text(readme_block(readme.read_text(), "claims", markdown()))
         return _show(three_scales(), args.json)
     if args.diagnose:
-        return _show(diagnose(args.models or ("tiny", "deep"), progress=not args.json,
-                              command=" ".join(["python -m geffect_lite"] + sys.argv[1:])), args.json)
+        df = diagnose((args.models or ["tiny"])[0], progress=not args.json,
+                      command=" ".join(["python -m geffect_lite"] + sys.argv[1:]))
+        return _show(df.drop(columns=[c for c in ("series", "series_base") if c in df]), args.json)
     if args.sensitivity:
         long = sensitivity(args.model, fast=args.fast or None, progress=not args.json)
         if args.save:

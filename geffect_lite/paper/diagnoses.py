@@ -22,7 +22,7 @@ import time
 import pandas as pd
 
 from .. import results
-from .claims import by_id
+from .claims import CLAIMS, by_id
 from .runs import Runs
 from .scoreboard import TIER_MODELS, aggregate, committed, scoreboard
 
@@ -94,44 +94,65 @@ def free_factors(claim_id: str) -> list:
     return out
 
 
-def diagnose(models=("tiny", "deep"), progress: bool = True, command: str = "") -> pd.DataFrame:
-    """Ablate every miss of the committed scoreboards of ``models``; commit ``results/diagnoses.json``."""
+PARITY_RUNS = {"ga", "wga", "po", "ga+gd", "rmu_shallow", "rmu_middle", "rmu_deep", "ga_sgd"}   # no θ_ref needed
+
+
+def factors_for(claim_id: str) -> tuple:
+    """The factors worth an ablation for one claim: none for the end-metric claims (their own protocol already uses
+    mini-batches; the free factors speak for them), the cheap ones for claims that read many runs, parity only where
+    every run it reads needs no θ_ref (the official code's micro-batches would need their own)."""
+    c = by_id(claim_id)
+    if claim_id in END_METRIC:
+        return ()
+    if len(c.runs) > 4:
+        return ("optimizer", "risk")
+    f = ("optimizer", "risk", "batch", "data")
+    return f + (("parity",) if c.runs and set(c.runs) <= PARITY_RUNS else ())
+
+
+def diagnose(ablate_on: str = "tiny", tiers=TIER_MODELS, progress: bool = True, command: str = "") -> pd.DataFrame:
+    """For every claim that misses on some tier of the committed scoreboards: ablate it on ``ablate_on`` (the
+    cheapest tier) if it misses there too, one factor at a time, and add the free factors (rates, tiers). Commits
+    ``results/diagnoses.json``."""
     t0, frames = time.time(), []
-    for m in models:
-        for cid in misses(m).claim:
-            frames.append(ablate(m, cid, progress=progress))
+    missing = {cid for m in tiers for cid in misses(m).claim}
+    order = [c.id for c in CLAIMS if c.id in missing]
+    here = set(misses(ablate_on).claim)
+    for cid in order:
+        if cid in here and factors_for(cid):
+            frames.append(ablate(ablate_on, cid, factors_for(cid), progress=progress))
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    results.save("diagnoses", dict(rows=df.to_dict("records"),
-                                   free=[f for cid in sorted(set(df.claim)) for f in free_factors(cid)] if len(df) else []),
-                 command=command or f"python -m geffect_lite claims --diagnose --models {' '.join(models)}",
-                 seconds=time.time() - t0)
+    results.save("diagnoses", dict(ablate_on=ablate_on, missing={m: list(misses(m).claim) for m in tiers},
+                                   rows=df.to_dict("records"), free=[f for cid in order for f in free_factors(cid)]),
+                 command=command or "python -m geffect_lite claims --diagnose", seconds=time.time() - t0)
     return df
 
 
 def diagnosis_text(claim_id: str) -> str:
-    """One paragraph from the committed diagnoses: which factor flips the verdict where it misses, or what was
-    tried when none does ("" when the claim misses nowhere)."""
+    """One paragraph from the committed diagnoses: where the claim misses, which change flips it (a factor of the
+    ablations, another learning rate, another tier), or what was tried when nothing does; "" if it misses nowhere."""
     d = results.load("diagnoses")
     if d is None:
         return "not diagnosed yet"
-    rows = pd.DataFrame(d.get("rows", []))
-    free = pd.DataFrame(d.get("free", []))
+    where = [m for m, ids in d.get("missing", {}).items() if claim_id in ids]
+    if not where:
+        return ""
+    rows, free = pd.DataFrame(d.get("rows", [])), pd.DataFrame(d.get("free", []))
     rows = rows[rows.claim == claim_id] if len(rows) else rows
     free = free[free.claim == claim_id] if len(free) else free
-    if not len(rows) and not len(free):
-        return ""
-    parts = []
-    for m, g in (rows.groupby("model", sort=False) if len(rows) else []):
-        flips = g[g.flips]
-        if len(flips):
-            parts.append(f"on {m} it is reproduced once {'; or '.join(flips.change)}")
-        else:
-            parts.append(f"on {m} no single change flips it (tried: {', '.join(g.change)})")
+    parts = [f"misses on {', '.join(where)}"]
+    if len(rows):
+        flips = rows[rows.flips]
+        m = rows.model.iloc[0]
+        parts.append(f"on {m} it is reproduced once we use {'; or '.join(flips.change)}" if len(flips) else
+                     f"on {m} no single change flips it (tried: {', '.join(rows.change)})")
     if len(free):
         rep = free[free.ablated == "reproduced"]
         if len(rep):
             parts.append("reproduced with " + ", ".join(rep.change))
+    if len(rows) and not rows.flips.any() and not (len(free) and (free.ablated == "reproduced").any()):
+        parts.append("not reproduced in this setting")
     return "; ".join(parts) + "."
 
 
-__all__ = ["FACTORS", "misses", "ablate", "free_factors", "diagnose", "diagnosis_text"]
+__all__ = ["FACTORS", "misses", "ablate", "factors_for", "free_factors", "diagnose", "diagnosis_text"]
