@@ -25,12 +25,14 @@ def curves(steps: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
+NEGLIGIBLE = 1e-3        # nats: a realised change smaller than this is not judged
+
+
 def breaks_at(c: pd.DataFrame, rs: str, kind: str = "aware"):
     """The first step after which the cumulative prediction is off by more than :data:`TOLERANCE` of the realised
-    change (None if it never is, over steps where the realised change is not negligible)."""
+    change (None if it never is; steps whose realised change is below :data:`NEGLIGIBLE` nats are not judged)."""
     real, pred = c[f"real_{rs}"].to_numpy(), c[f"{kind}_{rs}"].to_numpy()
-    scale = np.maximum(np.abs(real), 1e-3 * max(np.abs(real).max(), 1e-30))
-    off = np.abs(pred - real) > TOLERANCE * scale
+    off = (np.abs(real) >= NEGLIGIBLE) & (np.abs(pred - real) > TOLERANCE * np.abs(real))
     return int(c.step.iloc[int(np.argmax(off))]) if off.any() else None
 
 
@@ -52,4 +54,4 @@ def table(trajectories: Dict[str, "object"]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["curves", "breaks_at", "table", "TOLERANCE"]
+__all__ = ["curves", "breaks_at", "table", "TOLERANCE", "NEGLIGIBLE"]

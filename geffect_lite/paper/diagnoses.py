@@ -90,7 +90,8 @@ def free_factors(claim_id: str) -> list:
         g = long[long.claim == claim_id]
         for r in g[(g.seed == g.seed.min())].itertuples():
             out.append(dict(claim=claim_id, model=m, factor="lr" if r.lr_scale != 1 else "scale",
-                            change=f"lr × {r.lr_scale:g}" if r.lr_scale != 1 else f"model {m}", ablated=r.verdict))
+                            change=f"lr × {r.lr_scale:g} on {m}" if r.lr_scale != 1 else f"the {m} model",
+                            ablated=r.verdict))
     return out
 
 

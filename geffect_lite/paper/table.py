@@ -31,6 +31,7 @@ PAPER_OBJECTIVES = ("ga", "wga", "npo", "tnpo", "wtnpo", "po", "rmu", "ga+gd")
 METRICS = ("forget_quality", "model_utility", "forget_rougeL", "forget_prob", "extraction_strength",
            "forget_truth_ratio", "forget_nll", "retain_nll")
 ZERO_UTILITY = 0.01           # below this, model utility counts as collapsed: orderings there are "not comparable"
+TABLE_VERSION = 2             # bump when the evaluation changes (2: metrics on exactly the unlearned rows)
 
 
 def _evaluate(model, tok, data, S, twin_ratios, n_eval) -> dict:
@@ -59,7 +60,7 @@ def table1(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, objectives
     S = S.replace(lr=S.lr * lr_scale, **(changes or {}))
     names = [x for n in objectives for x in ((n, n + "+kl") if kl else (n,))]
     n_eval = n_eval or (P.EVAL["fast_n_eval"] if S.fast else P.EVAL["n_eval"])
-    key = hashlib.sha1(json.dumps(dict(v=X.CACHE_VERSION, m=model_fingerprint(model), t=model_fingerprint(
+    key = hashlib.sha1(json.dumps(dict(v=X.CACHE_VERSION, t1=TABLE_VERSION, m=model_fingerprint(model), t=model_fingerprint(
         RETAIN_TWINS[model]), s=S.key(), names=names, n=n_eval)).encode()).hexdigest()[:16]
     f = cache_dir() / "tables" / f"{key}.pkl"
     if cache and f.exists():
@@ -193,6 +194,7 @@ def plot_fq_mu(df: pd.DataFrame, ax=None, title: Optional[str] = None):
                     yerr=[[y - max(r.forget_quality_min, floor)], [max(r.forget_quality_max, floor) - y]],
                     fmt="X" if r.kl else "o", color=c, ms=9, mec="black", mew=0.5, elinewidth=1, capsize=2, zorder=3)
     ax.set_yscale("log")
+    ax.margins(x=0.12, y=0.15)
     ax.set_xlabel("model utility (higher = more kept)")
     ax.set_ylabel("forget quality (KS p-value, log)")
     ax.set_title(title or f"Table 1 analogue: mean over {df.seed.nunique()} seed(s), bars = min–max")
@@ -207,8 +209,10 @@ def plot_fq_mu(df: pd.DataFrame, ax=None, title: Optional[str] = None):
 
 def save_table(model: str, df: pd.DataFrame, command: str, seconds: float) -> None:
     """Commit a Table 1 analogue over seeds as ``results/table1-<model>.json``."""
-    results.save(f"table1-{model}", dict(model=model, rows=df.to_dict("records"),
-                                         setting=df.attrs.get("setting", "")), command, seconds)
+    seeds = sorted(df.seed.unique().tolist())
+    setting = df.attrs.get("setting", "").rsplit(", seed", 1)[0] + f", seeds {', '.join(map(str, seeds))}"
+    results.save(f"table1-{model}", dict(model=model, rows=df.to_dict("records"), setting=setting),
+                 command, max(seconds, float(df.seconds.sum())))     # the tables' own compute time, cached or not
 
 
 def committed_table(model: str = "tiny") -> Optional[pd.DataFrame]:
