@@ -34,7 +34,7 @@ from .config import cache_dir, flush_denormal
 from .data import load_data
 from .models import load_model, model_fingerprint
 from .models.train import smollm2_tofu_rows
-from .objectives import get_objective
+from .objectives import OBJECTIVES, get_objective
 from .reference import reference_for
 from .trajectory import Recording, Trajectory, run
 
@@ -125,6 +125,9 @@ def cache_key(objective: str, hparams: dict, S: P.Setting, record: dict) -> str:
     hyper-parameters, and what is recorded (defaults filled in, so equal requests share one run)."""
     rec = dataclasses.asdict(Recording.from_kwargs({k: v for k, v in record.items() if k not in ("tokenizer",)}))
     rec = {k: _fingerprint(v) if callable(v) else v for k, v in rec.items() if k != "tokenizer"}
+    cls = OBJECTIVES.get(objective.split("+")[0])
+    if cls is not None and getattr(cls, "fn", None) is not None:     # a user objective: keyed by its code too
+        objective = f"{objective}:{_fingerprint(cls.fn)}"
     blob = json.dumps(dict(v=CACHE_VERSION, model=model_fingerprint(S.model), setting=S.key(), objective=objective,
                            hparams=hparams, record=rec), sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]

@@ -33,7 +33,7 @@ GROUP_DASHES = {"embed": (1, 1), "embed+lm (tied)": (1, 1), "shallow": (4, 2), "
 OBJECTIVE_COLOURS = {
     "ga": "#d62728", "wga": "#2ca02c", "npo": "#1f77b4", "tnpo": "#17becf", "wtnpo": "#9467bd", "po": "#8c564b",
     "idkdpo": "#c49c94", "rmu": "#e377c2", "gd": "#ff7f0e", "kl": "#7f7f7f", "simnpo": "#bcbd22",
-    "satimp": "#aec7e8", "undial": "#98df8a", "ce-u": "#ff9896", "rr": "#6b6ecf",
+    "satimp": "#008080", "undial": "#7b4173", "ce-u": "#c51b7d", "rr": "#6b6ecf",
 }
 #: GA with a regulariser is its own objective in the paper (GD, GA+KL, GA+RR): it takes the regulariser's colour
 COMPOSITES = {"ga+gd": "gd", "ga+kl": "kl", "ga+rr": "rr"}

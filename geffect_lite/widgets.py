@@ -166,7 +166,18 @@ def explorer_widget(explorer: Explorer, objective: Optional[str] = None):
         with out:
             out.clear_output(wait=True)
             explorer.view(objective, value, group, step)
-    for w in (hp, group, step):
+    def on_hp(change):       # another run may be shorter: keep the step slider inside it
+        if busy["on"]:
+            return
+        busy["on"] = True
+        try:
+            step.max = explorer.steps(obj.value, hp.value)
+            step.value = min(step.value, step.max)
+        finally:
+            busy["on"] = False
+        draw(obj.value, hp.value, group.value, step.value)
+    hp.observe(on_hp, names="value")
+    for w in (group, step):
         w.observe(lambda _: draw(obj.value, hp.value, group.value, step.value), names="value")
     draw(obj.value, hp.value, group.value, step.value)
     return W.VBox([W.HBox([obj, hp]), W.HBox([group, step]), out])
