@@ -64,6 +64,16 @@ def nonneg_int(s):
     return v
 
 
+def positive_float(s):
+    try:
+        v = float(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{s!r} is not a number (expected a positive number)")
+    if not v > 0 or v == float("inf"):
+        raise argparse.ArgumentTypeError(f"{v} is not a positive finite number")
+    return v
+
+
 def model_name(s):
     """A built-in model name or an existing model folder (hub ids need network: not accepted here)."""
     if s in MODELS or (Path(s).expanduser().is_dir() and (Path(s).expanduser() / "config.json").exists()):
@@ -225,6 +235,12 @@ def _paper_commands(sub):
     c.add_argument("--seed", type=nonneg_int, default=0)
     c.add_argument("--fast", action="store_true", help="the CI-size runs")
     c.add_argument("--sensitivity", action="store_true", help="seeds 0-2 and rates ×½, ×2")
+    c.add_argument("--seeds", nargs="+", type=nonneg_int, default=[0, 1, 2],
+                   help="with --sensitivity: the seeds run at the protocol's rate")
+    c.add_argument("--lr-scales", nargs="*", type=positive_float, default=[0.5, 2.0],
+                   help="with --sensitivity: the rate scales run at the first seed (none: seeds only)")
+    c.add_argument("--claims", nargs="+", default=None,
+                   help="only these claims (with --sensitivity --save: re-judged and merged into the committed file)")
     c.add_argument("--save", action="store_true", help="commit the sensitivity runs to geffect_lite/results")
     c.add_argument("--scales", action="store_true", help="the committed claim | paper | tiny | deep | SmolLM2 table")
     c.add_argument("--readme", default=None, help="with --scales: write the table into this README")
