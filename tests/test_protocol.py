@@ -70,8 +70,8 @@ def test_data_and_plan_are_seeded():
 
 def test_cache_key_follows_what_changes_the_run():
     S = P.setting("paper", "tiny", fast=True)
-    k = X.cache_key("wga", {"alpha": 0.5}, S, {}, None)
-    assert k == X.cache_key("wga", {"alpha": 0.5}, S, {}, None)
-    assert k != X.cache_key("wga", {"alpha": 1.0}, S, {}, None)
-    assert k != X.cache_key("wga", {"alpha": 0.5}, S.replace(seed=1), {}, None)
-    assert k != X.cache_key("wga", {"alpha": 0.5}, S, {"instances": True}, None)
+    k = X.cache_key("wga", {"alpha": 0.5}, S, {})
+    assert k == X.cache_key("wga", {"alpha": 0.5}, S, {})
+    assert k != X.cache_key("wga", {"alpha": 1.0}, S, {})
+    assert k != X.cache_key("wga", {"alpha": 0.5}, S.replace(seed=1), {})
+    assert k != X.cache_key("wga", {"alpha": 0.5}, S, {"instances": True})
