@@ -34,6 +34,12 @@ MODELS = ("tiny", "tiny-retain", "deep", "deep-retain", "smollm2", "smollm2-tofu
           "random-gptneox", "random-phi", "random-qwen2", "random-gemma")
 BENCH_MODELS = ("tiny", "deep", "smollm2", "smollm2-tofu")
 TABLE1_MODELS = ("tiny", "deep")
+#: the scoreboard's claims, in its order (a test keeps this equal to the registered rules, which need torch to import)
+CLAIM_IDS = ('ga_identity', 'layer_additivity', 'npo_at_theta_o', 'first_order', 'accumulated', 'ga_spike',
+             'ga_inverse_confidence', 'ga_layers', 'ga_lm_head', 'wga_vs_ga', 'npo_weight_decay',
+             'npo_beta_magnitudes', 'npo_weighting', 'tnpo_vs_npo', 'po_relearning', 'rmu_layers', 'reg_gd_term',
+             'reg_kl_term', 'reg_rr_term', 'table1_tradeoff', 'table1_kl_helps', 'insight_shallow_layers',
+             'insight_retention', 'insight_excessive', 'insight_weighting', 'insight_kl_best')
 
 
 class Parser(argparse.ArgumentParser):
@@ -70,7 +76,7 @@ def positive_float(s):
     except ValueError:
         raise argparse.ArgumentTypeError(f"{s!r} is not a number (expected a positive number)")
     if not v > 0 or v == float("inf"):
-        raise argparse.ArgumentTypeError(f"{v} is not a positive finite number")
+        raise argparse.ArgumentTypeError(f"{s} is not a positive finite number (expected a number > 0)")
     return v
 
 
@@ -239,7 +245,7 @@ def _paper_commands(sub):
                    help="with --sensitivity: the seeds run at the protocol's rate")
     c.add_argument("--lr-scales", nargs="*", type=positive_float, default=[0.5, 2.0],
                    help="with --sensitivity: the rate scales run at the first seed (none: seeds only)")
-    c.add_argument("--claims", nargs="+", default=None,
+    c.add_argument("--claims", nargs="+", type=_choices("claim", CLAIM_IDS), default=None,
                    help="only these claims (with --sensitivity --save: re-judged and merged into the committed file)")
     c.add_argument("--save", action="store_true", help="commit the sensitivity runs to geffect_lite/results")
     c.add_argument("--scales", action="store_true", help="the committed claim | paper | tiny | deep | SmolLM2 table")

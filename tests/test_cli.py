@@ -42,6 +42,13 @@ def test_protocol_lists_the_settings():
     assert {r["setting"] for r in rows} == {"paper", "theory", "table1"}
 
 
+def test_claim_ids_are_the_registered_rules():
+    """The CLI checks --claims against a list it can read before importing torch; it must be the scoreboard's."""
+    from geffect_lite.cli import CLAIM_IDS
+    from geffect_lite.paper.scoreboard import CLAIMS
+    assert list(CLAIM_IDS) == [c.id for c in CLAIMS]
+
+
 BAD = [
     (["demo", "--objectives", "bogus"], "bogus"),
     (["demo", "--steps", "-3"], "-3"),
@@ -54,6 +61,9 @@ BAD = [
     (["claims", "--model", "huge"], "huge"),
     (["claims", "--seed", "-1"], "-1"),
     (["claims", "--models", "x"], "x"),
+    (["claims", "--sensitivity", "--claims", "ga_spik"], "ga_spik"),
+    (["claims", "--sensitivity", "--seeds", "-2"], "-2"),
+    (["claims", "--sensitivity", "--lr-scales", "0"], "0"),
     (["table1", "--model", "smollm2-tofu"], "smollm2-tofu"),
     (["table1", "--seeds", "a"], "a"),
     (["protocol", "--models", "nope"], "nope"),

@@ -28,11 +28,6 @@ def claims_main(args) -> None:
         df = diagnose((args.models or ["tiny"])[0], progress=not args.json,
                       command=" ".join(["python -m geffect_lite"] + sys.argv[1:]))
         return _show(df.drop(columns=[c for c in ("series", "series_base") if c in df]), args.json)
-    if args.claims:
-        valid = [c.id for c in CLAIMS]
-        bad = [c for c in args.claims if c not in valid]
-        if bad:
-            raise ValueError(f"unknown claim {bad[0]!r}; valid: {', '.join(valid)}")
     if args.sensitivity:
         long = sensitivity(args.model, seeds=tuple(args.seeds), lr_scales=tuple(args.lr_scales),
                            fast=args.fast or None, claims=args.claims, progress=not args.json)
