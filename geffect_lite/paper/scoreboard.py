@@ -141,7 +141,22 @@ def markdown(models=TIER_MODELS) -> str:
     lines = ["| claim | paper | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
     lines += [f"| `{r['claim']}` | {r['paper']} | " + " | ".join(str(r[m]) for m in models) + " |"
               for r in t.to_dict("records")]
+    lines += ["", "Runs behind each column: " + "; ".join(f"`{m}`: {runs_line(m)}" for m in models) + "."]
     return "\n".join(lines) + "\n"
+
+
+def runs_line(model: str) -> str:
+    """The committed runs of a tier in words ("seeds 0, 1, 2 at the protocol's rate; ×0.5, ×2 at seed 0; 41 min")."""
+    long = committed(model)
+    if long is None:
+        return "none committed"
+    seeds = sorted(set(long[long.lr_scale == 1.0].seed))
+    scales = sorted(set(long.lr_scale) - {1.0})
+    out = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} at the protocol's rate"
+    if scales:
+        out += f"; {', '.join(f'×{k:g}' for k in scales)} the rate at seed {min(long.seed)}"
+    minutes = long.attrs["provenance"].get("seconds", float("nan")) / 60
+    return out + f" ({len(set(zip(long.seed, long.lr_scale)))} runs, {minutes:.0f} min)"
 
 
 def readme_block(text: str, name: str, body: str) -> str:
@@ -157,5 +172,5 @@ def counts(df: pd.DataFrame) -> dict:
 
 
 __all__ = ["scoreboard", "sensitivity", "aggregate", "save", "committed", "three_scales", "markdown", "readme_block",
-           "counts", "TIER_MODELS",
+           "counts", "runs_line", "TIER_MODELS",
            "SEEDS", "LR_SCALES", "FINAL"]
