@@ -17,8 +17,8 @@ module              what
 from . import accumulated, diagnoses
 from .claims import CLAIMS, VERDICTS
 from .runs import RUN_SPECS, Runs
-from .scoreboard import aggregate, committed, scoreboard, sensitivity, three_scales
+from .scoreboard import aggregate, committed, runs_line, scoreboard, sensitivity, three_scales
 from .table import agreement, committed_table, plot_fq_mu, table1, tables
 
-__all__ = ["accumulated", "diagnoses", "CLAIMS", "VERDICTS", "RUN_SPECS", "Runs", "scoreboard", "sensitivity", "aggregate", "committed",
+__all__ = ["accumulated", "diagnoses", "CLAIMS", "VERDICTS", "RUN_SPECS", "Runs", "scoreboard", "sensitivity", "aggregate", "committed", "runs_line",
            "three_scales", "table1", "tables", "committed_table", "agreement", "plot_fq_mu"]
