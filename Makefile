@@ -37,7 +37,7 @@ unit: $(STAMP)
 	$(OFFLINE) TQDM_DISABLE=1 MPLBACKEND=Agg $(BIN)/python -m pytest tests -q --ignore=tests/browser
 
 ## Only the browser tests (needs chromium: `apt-get install chromium`); screenshots in outputs/browser/.
-browser-test: $(STAMP) vendor vendor
+browser-test: $(STAMP) vendor
 	$(OFFLINE) GEFFECT_FAST=1 TQDM_DISABLE=1 $(BIN)/python -m pytest tests/browser -p no:cacheprovider
 
 ## The site's and slides' JavaScript (other projects' code: installed from npm, verified by its committed manifest).
