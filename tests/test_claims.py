@@ -149,3 +149,26 @@ def test_table1_reduced_and_ties():
     assert ax.get_yscale() == "log"
     import matplotlib.pyplot as plt
     plt.close(ax.figure)
+
+
+def test_diagnosis_text_reads_flips_fragility_and_free_factors(monkeypatch):
+    """The paragraph a notebook prints under a miss: a flip names the change; a fragile claim names what breaks it at
+    seed 0; the tier where the claim misses is never offered as its own cure; nothing flips → "not reproduced"."""
+    from geffect_lite.paper import diagnoses as D
+    row = lambda claim, factor, base, abl: dict(claim=claim, model="tiny", factor=factor, change=f"change {factor}",
+                                                 baseline=base, ablated=abl,
+                                                 flips=base != "reproduced" and abl == "reproduced")
+    fake = dict(missing={"tiny": ["a", "b", "c"], "deep": ["c"]},
+                rows=[row("a", "optimizer", "not reproduced", "reproduced"),
+                      row("a", "risk", "not reproduced", "not reproduced"),
+                      row("b", "batch", "reproduced", "not reproduced"),
+                      row("b", "risk", "reproduced", "reproduced"),
+                      row("c", "risk", "not reproduced", "not reproduced")],
+                free=[dict(claim="c", model="tiny", factor="scale", change="the tiny model", ablated="reproduced"),
+                      dict(claim="c", model="deep", factor="scale", change="the deep model", ablated="not reproduced")])
+    monkeypatch.setattr(D.results, "load", lambda name: fake)
+    assert D.diagnosis_text("a") == "misses on tiny; on tiny it is reproduced once we use change optimizer."
+    assert "fragile on tiny: it holds at seed 0, and breaks with change batch" in D.diagnosis_text("b")
+    c = D.diagnosis_text("c")
+    assert c.startswith("misses on tiny, deep") and "the tiny model" not in c and c.endswith("not reproduced in this setting.")
+    assert D.diagnosis_text("z") == ""

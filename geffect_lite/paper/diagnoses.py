@@ -131,7 +131,8 @@ def diagnose(ablate_on: str = "tiny", tiers=TIER_MODELS, progress: bool = True, 
 
 def diagnosis_text(claim_id: str) -> str:
     """One paragraph from the committed diagnoses: where the claim misses, which change flips it (a factor of the
-    ablations, another learning rate, another tier), or what was tried when nothing does; "" if it misses nowhere."""
+    ablations, another learning rate, another tier), or what was tried when nothing does; "" if it misses nowhere.
+    For a fragile claim (it holds at seed 0 but not at every seed) it names the changes that break it at seed 0."""
     d = results.load("diagnoses")
     if d is None:
         return "not diagnosed yet"
@@ -142,16 +143,23 @@ def diagnosis_text(claim_id: str) -> str:
     rows = rows[rows.claim == claim_id] if len(rows) else rows
     free = free[free.claim == claim_id] if len(free) else free
     parts = [f"misses on {', '.join(where)}"]
-    if len(rows):
+    held = len(rows) and rows.baseline.iloc[0] == "reproduced"           # fragile: holds at seed 0
+    if len(rows) and held:
+        broke = rows[~rows.ablated.isin(("reproduced", "not applicable"))]
+        m = rows.model.iloc[0]
+        parts.append(f"fragile on {m}: it holds at seed 0, " + (f"and breaks with {'; or '.join(broke.change)}"
+                     if len(broke) else f"and no single change breaks it there (tried: {', '.join(rows.change)})"))
+    elif len(rows):
         flips = rows[rows.flips]
         m = rows.model.iloc[0]
         parts.append(f"on {m} it is reproduced once we use {'; or '.join(flips.change)}" if len(flips) else
                      f"on {m} no single change flips it (tried: {', '.join(rows.change)})")
-    if len(free):
-        rep = free[free.ablated == "reproduced"]
+    if len(free):                             # another rate on any tier, or a tier where it does not miss
+        rep = free[(free.ablated == "reproduced") & ((free.factor == "lr") | ~free.model.isin(where))]
         if len(rep):
             parts.append("reproduced with " + ", ".join(rep.change))
-    if len(rows) and not rows.flips.any() and not (len(free) and (free.ablated == "reproduced").any()):
+    flipped = len(rows) and (rows.flips.any() or held)
+    if len(rows) and not flipped and not (len(free) and len(rep)):
         parts.append("not reproduced in this setting")
     return "; ".join(parts) + "."
 
