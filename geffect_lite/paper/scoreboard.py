@@ -156,7 +156,8 @@ def runs_line(model: str) -> str:
     if scales:
         out += f"; {', '.join(f'×{k:g}' for k in scales)} the rate at seed {min(long.seed)}"
     minutes = long.attrs["provenance"].get("seconds", float("nan")) / 60
-    return out + f" ({len(set(zip(long.seed, long.lr_scale)))} runs, {minutes:.0f} min)"
+    n = len(set(zip(long.seed, long.lr_scale)))
+    return out + f" ({n} run{'s' if n > 1 else ''}, {minutes:.0f} min)"
 
 
 def readme_block(text: str, name: str, body: str) -> str:
