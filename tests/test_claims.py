@@ -172,3 +172,7 @@ def test_diagnosis_text_reads_flips_fragility_and_free_factors(monkeypatch):
     c = D.diagnosis_text("c")
     assert c.startswith("misses on tiny, deep") and "the tiny model" not in c and c.endswith("not reproduced in this setting.")
     assert D.diagnosis_text("z") == ""
+    fake["missing"]["tiny"].append("d")                   # only free factors, none reproduces it
+    fake["free"].append(dict(claim="d", model="tiny", factor="lr", change="lr × 2 on tiny", ablated="not reproduced"))
+    assert D.diagnosis_text("d") == ("misses on tiny; no tried change flips it (tried: lr × 2 on tiny); "
+                                     "not reproduced in this setting.")

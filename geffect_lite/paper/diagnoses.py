@@ -159,7 +159,9 @@ def diagnosis_text(claim_id: str) -> str:
         if len(rep):
             parts.append("reproduced with " + ", ".join(rep.change))
     flipped = len(rows) and (rows.flips.any() or held)
-    if len(rows) and not flipped and not (len(free) and len(rep)):
+    if not len(rows) and len(free) and not len(rep):
+        parts.append(f"no tried change flips it (tried: {', '.join(dict.fromkeys(free.change))})")
+    if (len(rows) or len(free)) and not flipped and not (len(free) and len(rep)):
         parts.append("not reproduced in this setting")
     return "; ".join(parts) + "."
 
