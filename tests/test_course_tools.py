@@ -316,7 +316,7 @@ def test_site_prepare(tmp_path):
     if repo_path_md.exists() and site_tool.TIMING_MARKER in repo_path_md.read_text():
         assert site_tool.TIMING_MARKER not in path_md and "| notebook | run time |" in path_md
     assert "<!-- run:" not in path_md                              # every per-step run time was filled in
-    assert (gen / "objectives.md").read_text().startswith("# Every objective")
+    assert (gen / "objective_table.md").read_text().startswith("# Every objective")
     assert all(isinstance(n, str) for n in notes)
 
 

@@ -1,7 +1,7 @@
 """Tests of geffect_lite.objectives and geffect_lite.reference.
 
-* every weighted objective's autograd gradient equals its weighted-NLL form Σ w ∇log p (objectives.md §0.3);
-* the exact identities of objectives.md §16 (NPO/TNPO/WTNPO/IdkDPO/UNDIAL at θ_ref, NPO → GA, KL/RR = 0, RMU
+* every weighted objective's autograd gradient equals its weighted-NLL form Σ w ∇log p (the gradient form each objective documents);
+* the exact identities each objective satisfies (NPO/TNPO/WTNPO/IdkDPO/UNDIAL at θ_ref, NPO → GA, KL/RR = 0, RMU
   locality, PO sanity check, …);
 * every loss value re-derived from logits with plain torch ops (not the library) on a two-instance batch;
 * closed forms on hand-computed numbers; the registry, user objectives, and bad input.
@@ -141,10 +141,10 @@ def test_gradient_equals_weighted_nll_form(S, name):
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# 2. identities of objectives.md §16
+# 2. exact identities of the objectives
 # ----------------------------------------------------------------------------------------------------------------
 def test_npo_at_reference(S):
-    """§16.6: at θ = θ_ref weights are exactly 1, L = (2/β) ln 2, gradient = sequence-summed GA."""
+    """at θ = θ_ref weights are exactly 1, L = (2/β) ln 2, gradient = sequence-summed GA."""
     for beta in (0.1, 1.0, 2.0):
         obj = NPO(beta=beta)
         c = ctx0(S)
@@ -159,7 +159,7 @@ def test_npo_at_reference(S):
 
 
 def test_npo_tends_to_ga_as_beta_shrinks(R):
-    """§16.7: ∇NPO − ∇(seq-summed GA) = O(β); L − (2/β) ln 2 → mean r_b."""
+    """∇NPO − ∇(seq-summed GA) = O(β); L − (2/β) ln 2 → mean r_b."""
     f = ctx1(R).fwd()
     g_ga = flat_grad(R.model1, f.seq_logp.mean())
     d = []
@@ -176,7 +176,7 @@ def test_npo_tends_to_ga_as_beta_shrinks(R):
 
 
 def test_wga_identities(S):
-    """§16.9: α = 0 is GA exactly; for any α, ∇ = (1/N) Σ sg(p^{α−1}) ∇p."""
+    """α = 0 is GA exactly; for any α, ∇ = (1/N) Σ sg(p^{α−1}) ∇p."""
     c = ctx1(S)
     ga, wga0 = GA(), WGA(alpha=0.0)
     assert torch.equal(wga0.grad_weights(c)["forget"], ga.grad_weights(c)["forget"])
@@ -190,7 +190,7 @@ def test_wga_identities(S):
 
 
 def test_tnpo_identities(S):
-    """§16.10: TNPO at θ_ref with ε = 0 is token-mean GA; with ε > 0 the weight is 2p^β/(2p^β + ε); at θ ≠ θ_ref
+    """TNPO at θ_ref with ε = 0 is token-mean GA; with ε > 0 the weight is 2p^β/(2p^β + ε); at θ ≠ θ_ref
     (ε = 0) its gradient is that of the token-wise NPO loss (1/N) Σ (2/β) log(1 + (p/p_ref)^β)."""
     c = ctx0(S)
     f = c.fwd()
@@ -229,7 +229,7 @@ def test_wtnpo_identities(S):
 
 
 def test_satimp_reduces_to_wga_and_ga(S):
-    """§16.12: β2 = 0 is WGA(α = β1); β1 = β2 = 0 is GA."""
+    """β2 = 0 is WGA(α = β1); β1 = β2 = 0 is GA."""
     c = ctx1(S)
     s = get_objective("satimp", beta1=0.8, beta2=0.0)
     assert torch.allclose(s.grad_weights(c)["forget"], WGA(alpha=0.8).grad_weights(c)["forget"], rtol=1e-13, atol=0)
@@ -240,7 +240,7 @@ def test_satimp_reduces_to_wga_and_ga(S):
 
 @pytest.mark.parametrize("reg", ["kl", "rr"])
 def test_kl_and_rr_vanish_at_reference(S, reg):
-    """§16.15: KL and RR are 0 with zero gradient at θ_ref (and positive with a gradient at θ ≠ θ_ref)."""
+    """KL and RR are 0 with zero gradient at θ_ref (and positive with a gradient at θ ≠ θ_ref)."""
     base = "rmu" if reg == "rr" else "ga"
     obj = get_objective(f"{base}+{reg}")
     assert obj.needs_ref and obj.needs_retain
@@ -265,7 +265,7 @@ def _param_layer(name):
 
 @pytest.mark.parametrize("layer", [0, 2, 4])
 def test_rmu_locality(R, layer):
-    """§16.16: every parameter after hidden_states[layer] gets exactly zero gradient (later blocks, final norm,
+    """every parameter after hidden_states[layer] gets exactly zero gradient (later blocks, final norm,
     lm_head); earlier ones do not. hidden_states[L] is the output of block L-1; the last one is after the norm."""
     assert R.n_layers == 4
     obj = get_objective("rmu", layer=layer, c=2.0)
@@ -304,7 +304,7 @@ def test_rmu_layer_validation_and_target(R):
 
 
 def test_po_with_original_answer_is_the_forget_risk(S):
-    """§16.17: with the IDK answer replaced by the original one, PO is the forget risk (value and gradient)."""
+    """with the IDK answer replaced by the original one, PO is the forget risk (value and gradient)."""
     same = {k: v for k, v in S.forget.items() if k != "idk"}
     same["idk"] = {k: v for k, v in S.forget.items() if k != "idk"}
     po = get_objective("po")
@@ -315,7 +315,7 @@ def test_po_with_original_answer_is_the_forget_risk(S):
 
 
 def test_idkdpo_at_reference(S):
-    """§16.14: L = (2/β) ln 2, gradient (1/B) Σ [∇log π(y_l) − ∇log π(y_w)]."""
+    """L = (2/β) ln 2, gradient (1/B) Σ [∇log π(y_l) − ∇log π(y_w)]."""
     beta = 0.1
     obj = get_objective("idkdpo", beta=beta)
     c = ctx0(S)
@@ -328,7 +328,7 @@ def test_idkdpo_at_reference(S):
 
 
 def test_undial_at_reference(R):
-    """§16.19: at θ_ref (answer positions) UNDIAL is token-weighted GA with w = pk/(1 − pk), k = 1 − e^{−β};
+    """at θ_ref (answer positions) UNDIAL is token-weighted GA with w = pk/(1 − pk), k = 1 − e^{−β};
     β = 0 gives zero gradient."""
     beta = 1.5
     k = 1 - math.exp(-beta)
@@ -343,7 +343,7 @@ def test_undial_at_reference(R):
 
 
 def test_simnpo_sequence_weights(S):
-    """§16.13: SimNPO's weight is (1/B)(2/|y_b|) p̄^β/(p̄^β + e^{−βδ}) on ∇log π(y_b) (gradient: test 1)."""
+    """SimNPO's weight is (1/B)(2/|y_b|) p̄^β/(p̄^β + e^{−βδ}) on ∇log π(y_b) (gradient: test 1)."""
     beta, delta = 1.0, 1.0
     c = ctx1(S)
     f = c.fwd()

@@ -9,7 +9,7 @@ left out.
 Usage::
 
     python tools/objective_table.py                 # markdown page on stdout
-    python tools/objective_table.py -o objectives.md
+    python tools/objective_table.py -o objective_table.md
 """
 from __future__ import annotations
 

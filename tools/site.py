@@ -12,7 +12,7 @@ Steps:
    * ``generated/docs/**``: ``docs/`` (the paper notes, the glossary, the course pages, their images), where the
      course path gets the measured timing table (``tools/notebook_timings.py``) in place of the line
      ``<!-- timing-table -->``, and each ``<!-- run:NN -->`` becomes notebook NN's recorded run time;
-   * ``generated/objectives.md``: the objective table from the registry (``tools/objective_table.py``);
+   * ``generated/objective_table.md``: the objective table from the registry (``tools/objective_table.py``);
 
 2. **build** with ``jupyter-book build book/`` → ``book/_build/html`` (``--all`` rebuilds every page);
 3. **check** the built HTML without a browser: every page of the table of contents exists, no page refers to a CDN
@@ -87,7 +87,7 @@ def prepare(repo: Path = REPO, gen: Path = GEN) -> list:
             return "—"
         return notebook_timings.short(row)
     path_md.write_text(RUN_MARKER.sub(run_time, text), encoding="utf-8")
-    (gen / "objectives.md").write_text(objective_table.page(notebook_dir=repo / "notebooks",
+    (gen / "objective_table.md").write_text(objective_table.page(notebook_dir=repo / "notebooks",
                                                             link_prefix="notebooks/"), encoding="utf-8")
     return notes
 
