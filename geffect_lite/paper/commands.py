@@ -7,9 +7,8 @@ import time
 
 import pandas as pd
 
-from .claims import CLAIMS
 from .diagnoses import diagnose
-from .scoreboard import (aggregate, committed, counts, markdown, readme_block, save, scoreboard, sensitivity,
+from .scoreboard import (aggregate, counts, markdown, merge_rejudged, readme_block, save, scoreboard, sensitivity,
                          three_scales)
 from .table import agreement, plot_fq_mu, save_table, summary, tables
 
@@ -35,8 +34,8 @@ def claims_main(args) -> None:
             command = " ".join(["python -m geffect_lite"] + sys.argv[1:])
             seconds = time.time() - t0
             if args.claims:                  # re-judge a few claims on the same runs, keep the others
-                long, command = merged(args.model, long, command)
-                seconds += committed(args.model).attrs["provenance"].get("seconds", 0.0)
+                long, command, before = merge_rejudged(args.model, long, command)
+                seconds += before
             save(args.model, long, command, seconds)
         agg = aggregate(long)
         if args.json:
@@ -52,28 +51,6 @@ def claims_main(args) -> None:
         print(f"\n[{r.verdict.upper()}] {r.claim} — {r.paper}\n    numbers: {r.numbers}\n    {r.reason}")
     print(f"\n{', '.join(f'{v}: {n}' for v, n in counts(df).items())} ({time.time() - t0:.0f} s). Verdicts depend "
           "on the model, the seed and the learning rate: `--sensitivity` checks seeds and rates.")
-
-
-def merged(model: str, new, command: str):
-    """The committed runs of ``model`` with the rows of the re-judged claims replaced by ``new``'s (same seeds and
-    rates required), and the command that records both steps."""
-    import pandas as pd
-    old = committed(model)
-    if old is None:
-        raise ValueError(f"no committed scoreboard for {model!r} to merge into; run without --claims first")
-    grid = lambda df: sorted(set(zip(df.seed, df.lr_scale)))
-    if grid(old) != grid(new):
-        raise ValueError(f"the re-judged runs {grid(new)} are not the committed ones {grid(old)}")
-    keep = old[~old.claim.isin(set(new.claim))]
-    order = {c.id: i for i, c in enumerate(CLAIMS)}
-    long = pd.concat([keep, new], ignore_index=True)
-    runs = {r: i for i, r in enumerate(dict.fromkeys(zip(old.seed, old.lr_scale)))}     # the committed run order
-    long = long.assign(_run=[runs[r] for r in zip(long.seed, long.lr_scale)], _claim=long.claim.map(order))
-    long = long.sort_values(["_run", "_claim"], kind="stable").drop(columns=["_run", "_claim"]).reset_index(drop=True)
-    from .. import results
-    long.attrs["config"] = dict(results.load(f"scoreboard-{model}").get("config", {}),
-                                rejudged=dict(claims=sorted(set(new.claim)), config=new.attrs.get("config", {})))
-    return long, f"{old.attrs['provenance'].get('command', '?')}; then {command}"
 
 
 def table1_main(args) -> None:

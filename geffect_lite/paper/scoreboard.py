@@ -113,6 +113,28 @@ def save(model: str, long: pd.DataFrame, command: str, seconds: float) -> None:
                                               aggregate=aggregate(long).to_dict("records")), command, seconds)
 
 
+def merge_rejudged(model: str, new: pd.DataFrame, command: str):
+    """The committed runs of ``model`` with the rows of the re-judged claims replaced by ``new``'s (same seeds and
+    rates required, committed run order kept); returns (long, the command recording both steps, the committed
+    seconds)."""
+    d = results.load(f"scoreboard-{model}")
+    if d is None:
+        raise ValueError(f"no committed scoreboard for {model!r} to merge into; run without --claims first")
+    old = pd.DataFrame(d["rows"]).assign(values=d.get("values"))
+    grid = lambda df: sorted(set(zip(df.seed, df.lr_scale)))
+    if grid(old) != grid(new):
+        raise ValueError(f"the re-judged runs {grid(new)} are not the committed ones {grid(old)}")
+    runs = {r: i for i, r in enumerate(dict.fromkeys(zip(old.seed, old.lr_scale)))}     # the committed run order
+    order = {c.id: i for i, c in enumerate(CLAIMS)}
+    long = pd.concat([old[~old.claim.isin(set(new.claim))], new], ignore_index=True)
+    long = long.assign(_run=[runs[r] for r in zip(long.seed, long.lr_scale)], _claim=long.claim.map(order))
+    long = long.sort_values(["_run", "_claim"], kind="stable").drop(columns=["_run", "_claim"]).reset_index(drop=True)
+    long.attrs["config"] = dict(d.get("config", {}), rejudged=dict(claims=sorted(set(new.claim)),
+                                                                   config=new.attrs.get("config", {})))
+    prov = d.get("provenance", {})
+    return long, f"{prov.get('command', '?')}; then {command}", float(prov.get("seconds", 0.0))
+
+
 def committed(model: str) -> Optional[pd.DataFrame]:
     """A tier's committed runs (long format) with ``attrs["provenance"]``, or None."""
     d = results.load(f"scoreboard-{model}")
@@ -183,5 +205,5 @@ def counts(df: pd.DataFrame) -> dict:
 
 
 __all__ = ["scoreboard", "sensitivity", "aggregate", "save", "committed", "three_scales", "markdown", "readme_block",
-           "counts", "runs_line", "compute_seconds", "TIER_MODELS",
+           "counts", "runs_line", "merge_rejudged", "compute_seconds", "TIER_MODELS",
            "SEEDS", "LR_SCALES", "FINAL"]
