@@ -57,12 +57,12 @@ def test_exact_identities_reproduced_on_tiny(board):
 @pytest.fixture
 def qwen_tier():
     """random-qwen2 (tied embeddings) as a temporary protocol tier with an explicit rate."""
-    from geffect_lite import protocol as P
-    P.TIERS["random-qwen2"] = dict(split="forget05", n_forget=-4, n_retain=4, steps=2, table1=False)
-    P.LR[("paper", "random-qwen2", False)] = 1e-3
+    from geffect_lite import protocol
+    protocol.TIERS["random-qwen2"] = dict(split="forget05", n_forget=-4, n_retain=4, steps=2, table1=False)
+    protocol.LR[("paper", "random-qwen2", False)] = 1e-3
     yield
-    P.TIERS.pop("random-qwen2")
-    P.LR.pop(("paper", "random-qwen2", False))
+    protocol.TIERS.pop("random-qwen2")
+    protocol.LR.pop(("paper", "random-qwen2", False))
 
 
 def test_lm_head_claim_not_applicable_with_tied_embeddings(qwen_tier):
