@@ -10,6 +10,10 @@ A cache keeps a computed value so it is not computed again — a loaded model, a
   call that clears one object's cache.
 
 Clearing never imports a heavy module: a cache whose module was never imported is empty.
+
+Not caches, so not listed: RMU's random direction u (a pure function of (seed, d), drawn afresh:
+``objectives.rmu.direction``) and the record of which tokenizer each loaded model came with
+(``batching.loaded_tokenizer``: the only source of the tokenizer-mismatch check, gone with its model).
 """
 from __future__ import annotations
 

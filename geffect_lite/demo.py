@@ -13,7 +13,7 @@ from typing import Optional, Sequence
 import pandas as pd
 
 from . import plots, protocol
-from .run_cache import protocol_run
+from .run_cache import diverged, protocol_run
 
 OBJECTIVES = protocol.DEMO
 KEYS = tuple(dict.fromkeys(k for k, _ in OBJECTIVES.values()))
@@ -26,7 +26,8 @@ def summary_row(label: str, tr) -> dict:
                 ratio_er_eu=float(s.e_r.abs().sum() / max(s.e_u.abs().sum(), 1e-30)),
                 forget_risk_start=float(s.risk_u.iloc[0]), forget_risk_end=float(tr.steps.risk_u.dropna().iloc[-1]),
                 retain_risk_start=float(s.risk_r.iloc[0]), retain_risk_end=float(tr.steps.risk_r.dropna().iloc[-1]),
-                blew_up=bool((tr.steps.status != "ok").any()))
+                blew_up=bool((tr.steps.status != "ok").any()),
+                diverged_at=(diverged(tr) or {}).get("step"))
 
 
 def run_demo(model: str = "tiny", out: str = "outputs/demo", objectives: Optional[Sequence[str]] = None,
