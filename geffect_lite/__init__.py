@@ -9,7 +9,7 @@ Python API in five lines::
 
     import geffect_lite as gl
     model, tok = gl.load_model("tiny"); data = gl.load_data()
-    forget, retain = gl.batches(data, tok, "forget05")
+    forget, retain = gl.batches(data, tok, "forget05")      # or a protocol setting: gl.batches(data, tok, S)
     ge = gl.geffect(model, "npo", forget, retain, ref=gl.reference_for(model, "npo", forget, retain))
     print(ge.e_u, ge.e_r); ge.group_table()
 
@@ -28,7 +28,9 @@ Eq. 6 (TNPO), WTNPO                      ``objectives.npo.TNPO``, ``objectives.n
 Eq. 7 (PO), IdkDPO                       ``objectives.po.PO``, ``objectives.po.IdkDPO``
 Eq. 8 (RMU)                              ``objectives.rmu.RMU``
 regularisers GD, KL, RR (Fig. 8)         ``objectives.regularisers``
-trajectories (Figs. 3–8), ΔR ≈ −η·e      ``gl.run`` → ``trajectory.run``
+trajectories (Figs. 3–8), ΔR ≈ −η·e      ``gl.run`` → ``trajectory.run`` (any run, uncached)
+a protocol run, cached (Figs. 3–8)       ``gl.protocol_run`` → ``run_cache.protocol_run``
+every cache, and clearing them           ``gl.clear_caches`` → ``caches.CACHES``
 the paper's claims, Table 1              ``paper`` (``gl.paper.scoreboard``, ``gl.paper.table1``)
 =======================================  ===========================================================================
 """
@@ -54,22 +56,11 @@ _NAMES = {
     "unregister_objective": "objectives", "Objective": "objectives", "Context": "context",
     "reference_for": "reference", "Reference": "reference",
     "setup_notebook": "teach", "fast_mode": "config", "set_seed": "config", "offline": "config",
-    "cache_dir": "config",
+    "cache_dir": "config", "batches": "setting_data", "protocol_run": "run_cache", "clear_caches": "caches",
 }
-_MODULES = ("plots", "widgets", "metrics", "paper", "bench", "cli", "protocol", "experiment", "teach", "models",
-            "layers", "engine", "objectives", "results", "demo", "notebooks", "trajectory", "reference", "nll", "data",
-            "batching", "config", "context")
-
-
-def batches(data, tok, forget_split: str = "forget05", n_forget=None, n_retain: int = 32, retain_split=None,
-            max_length: int = 128):
-    """(forget, retain) batches: the forget split (with refusal answers for PO) and the first ``n_retain`` pairs of
-    the matching retain pool (never the held-out ``retain_eval``)."""
-    from .batching import collate
-    retain_split = retain_split or data.retain_pool_of(forget_split)
-    f = collate(data.split(forget_split, n_forget), tok, idk=True, max_length=max_length)
-    r = collate(data.split(retain_split, n_retain), tok, max_length=max_length)
-    return f, r
+_MODULES = ("plots", "widgets", "metrics", "paper", "bench", "cli", "protocol", "setting_data", "run_cache",
+            "run_store", "calibration", "caches", "teach", "models", "layers", "engine", "objectives", "results", "demo",
+            "notebooks", "trajectory", "reference", "nll", "data", "batching", "config", "context")
 
 
 def __getattr__(name):
@@ -87,4 +78,5 @@ def __dir__():
 __all__ = ["geffect", "run", "load_model", "load_data", "batches", "reference_for", "collate", "forward", "risk",
            "get_objective", "list_objectives", "register_objective", "unregister_objective", "Objective", "Context",
            "GEffect", "Trajectory", "Reference", "pg_effects", "setup_notebook", "fast_mode", "set_seed", "offline",
-           "cache_dir", "load_tofu", "synthetic", "MODEL_NAMES", "EmptyBatchError", "NonFiniteError", "__version__"]
+           "cache_dir", "load_tofu", "synthetic", "MODEL_NAMES", "EmptyBatchError", "NonFiniteError", "protocol_run",
+           "clear_caches", "__version__"]

@@ -16,16 +16,27 @@ questions with a refusal answer (for PO / IdkDPO).
 from __future__ import annotations
 
 import hashlib
-from typing import Iterable, List
+import weakref
+from typing import Iterable, List, Optional
 
 import torch
 
 PROMPT = "Question: {question}\nAnswer:"
 
 
+#: tokenizer → its fingerprint (weak keys: an entry goes with its tokenizer; registered in ``caches.CACHES``)
+_FINGERPRINTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+#: model → (its tokenizer's fingerprint, the name it was loaded by), written by ``load_model`` (weak keys: an entry
+#: goes with its model). What the tokenizer-mismatch check reads — nothing is patched onto the model.
+_LOADED_WITH: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
 def tokenizer_fingerprint(tok) -> str:
     """A short hash identifying a tokenizer's vocabulary (to catch model/tokenizer mismatches)."""
-    cached = getattr(tok, "_geffect_fp", None)
+    try:
+        cached = _FINGERPRINTS.get(tok)
+    except TypeError:                   # a tokenizer that cannot be weakly referenced: computed each time
+        cached = None
     if cached:
         return cached
     v = tok.get_vocab()
@@ -34,10 +45,59 @@ def tokenizer_fingerprint(tok) -> str:
         h.update(f"{k}:{v[k]};".encode())
     fp = h.hexdigest()[:12]
     try:
-        tok._geffect_fp = fp
-    except Exception:
+        _FINGERPRINTS[tok] = fp
+    except TypeError:
         pass
     return fp
+
+
+def remember_tokenizer(model, tok, name: Optional[str] = None) -> None:
+    """Record that ``model`` was loaded with ``tok`` (and by ``name``), for :func:`loaded_tokenizer`."""
+    _LOADED_WITH[model] = (tokenizer_fingerprint(tok), name)
+
+
+def loaded_tokenizer(model) -> Optional[str]:
+    """The fingerprint of the tokenizer ``model`` was loaded with, or None when unknown. A copy of a loaded model
+    (``copy.deepcopy``) or a wrapper sharing its ``config`` is recognised by an equal config, when every loaded
+    model with that config had the same tokenizer."""
+    rec = _loaded_record(model)
+    return rec[0] if rec else None
+
+
+def loaded_name(model) -> Optional[str]:
+    """The name ``load_model`` loaded ``model`` by (None when unknown or ambiguous)."""
+    rec = _loaded_record(model)
+    return rec[1] if rec else None
+
+
+def _loaded_record(model):
+    try:
+        rec = _LOADED_WITH.get(model)
+    except TypeError:
+        rec = None
+    if rec is not None:
+        return rec
+    cfg = getattr(model, "config", None)
+    if cfg is None:
+        return None
+    found = {r for m, r in list(_LOADED_WITH.items()) if getattr(m, "config", None) is cfg
+             or _same_config(getattr(m, "config", None), cfg)}
+    fps = {r[0] for r in found}
+    if len(fps) != 1:
+        return None
+    rec = next(iter(found)) if len(found) == 1 else (fps.pop(), None)
+    try:
+        _LOADED_WITH[model] = rec      # recognised once: found directly from now on
+    except TypeError:
+        pass
+    return rec
+
+
+def _same_config(a, b) -> bool:
+    try:
+        return a is not None and type(a) is type(b) and a.to_dict() == b.to_dict()
+    except Exception:
+        return False
 
 
 def encode(tok, question: str, answer: str, max_length: int = 128):
@@ -139,4 +199,4 @@ def select(batch: dict, index) -> dict:
 
 
 __all__ = ["collate", "encode", "prompt_ids", "answer_mask", "answer_tokens", "select", "tokenizer_fingerprint",
-           "PROMPT"]
+           "remember_tokenizer", "loaded_tokenizer", "loaded_name", "PROMPT"]

@@ -14,6 +14,8 @@ command        what it does
 ``objectives`` the registry: equations, weights, defaults, notebooks
 ``build``      rebuild a model: ``tiny`` / ``deep`` (shipped) or the ``smollm2`` / ``smollm2-tofu`` caches
 ``notebooks``  execute the notebooks in place (``--execute``), recording how in their metadata
+``cache``      the on-disk run cache: ``--list`` (key, objective, setting, model, size, age, code version,
+               diverged, check) or ``--clear [--older-than 7d|12h|30m]``
 =============  ==================================================================================================
 
 Every argument is checked before anything is loaded: bad input exits with status 2 and one line naming the bad
@@ -26,7 +28,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import protocol as P
+from . import protocol
 from .protocol import SETTINGS, TIERS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
@@ -110,17 +112,17 @@ def demo(args):
 
 
 def report(args):
-    from . import experiment as X
-    from . import protocol as P
+    from . import protocol, run_cache, setting_data
     from .config import set_threads
     from .models import describe, load_model, memorisation
     set_threads()
     model, tok = load_model(args.model)
-    data = X.dataset()
+    data = run_cache.dataset()
     splits = ("forget01", "forget05", "forget10", "retain90", "retain_eval", "world_facts", "real_authors")
     if args.model == "smollm2-tofu":
-        S = P.setting("paper", "smollm2-tofu")
-        data.splits["smollm2_forget"], data.splits["smollm2_retain"] = X.forget_rows(data, S), X.retain_pool(data, S)
+        S = protocol.setting("paper", "smollm2-tofu")
+        data.splits["smollm2_forget"] = setting_data.forget_rows(data, S)
+        data.splits["smollm2_retain"] = setting_data.retain_pool(data, S)
         splits = ("smollm2_forget", "smollm2_retain", "world_facts")
     df = memorisation(model, tok, data, splits)
     if args.json:
@@ -154,21 +156,20 @@ def objectives_cmd(args):
 
 
 def protocol_cmd(args):
-    from . import experiment as X
-    from . import protocol as P
+    from . import calibration
     if args.calibrate:
-        X.calibrate_models(tuple(args.models or ("tiny",)), progress=not args.json)
+        calibration.calibrate_models(tuple(args.models or ("tiny",)), progress=not args.json)
     rows = []
     for m in args.models or tuple(TIERS):
         for name in SETTINGS:
             try:
-                rows.append(dict(model=m, setting=name, description=P.setting(name, m, fast=False).describe()))
+                rows.append(dict(model=m, setting=name, description=protocol.setting(name, m, fast=False).describe()))
             except KeyError as e:
                 rows.append(dict(model=m, setting=name, description=f"not calibrated ({e.args[0]})"))
     if args.json:
         return print(json.dumps(rows, indent=1))
     import textwrap
-    print(textwrap.fill(P.rule(), 110) + "\n")
+    print(textwrap.fill(protocol.rule(), 110) + "\n")
     for r in rows:
         print(f"  {r['description']}")
 
@@ -193,6 +194,26 @@ def notebooks(args):
     execute(args.only, timeout=args.timeout, fast=args.fast)
 
 
+def age(s):
+    """An age such as 7d, 12h or 30m, in seconds."""
+    from .run_store import parse_age
+    try:
+        return parse_age(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
+def cache_cmd(args):
+    from . import run_store
+    if args.older_than is not None and not args.clear:
+        raise ValueError("--older-than goes with --clear (e.g. cache --clear --older-than 7d)")
+    if args.list:
+        rows = run_store.entries()
+        return print(json.dumps(rows, indent=1) if args.json else run_store.table(rows))
+    n, size = run_store.clear(args.older_than)
+    print(f"removed {n} cached run file(s), {size / 2 ** 20:.1f} MB, from {run_store.runs_dir()}")
+
+
 def notebook_prefix(s):
     names = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
     if not any(n.startswith(s) for n in names):
@@ -212,7 +233,7 @@ def parser() -> Parser:
 
 def _run_commands(sub):
     """demo, report, bench."""
-    keys = tuple(dict.fromkeys(k for k, _ in P.DEMO.values()))
+    keys = tuple(dict.fromkeys(k for k, _ in protocol.DEMO.values()))
     d = sub.add_parser("demo", help="every paper objective's G-effect trajectory, figures, CSV, summary")
     d.add_argument("--model", type=_choices("model", tuple(TIERS)), default="tiny")
     d.add_argument("--setting", type=_choices("setting", ("paper", "theory")), default="paper")
@@ -272,7 +293,7 @@ def _paper_commands(sub):
 
 
 def _model_commands(sub):
-    """objectives, build, notebooks."""
+    """objectives, build, notebooks, cache."""
     o = sub.add_parser("objectives", help="list the objectives")
     o.add_argument("--json", action="store_true")
     o.set_defaults(fn=objectives_cmd)
@@ -289,6 +310,14 @@ def _model_commands(sub):
     n.add_argument("--fast", action="store_true", help="the CI switch (committed outputs use the full protocol)")
     n.add_argument("--timeout", type=positive_int, default=900, help="seconds per cell")
     n.set_defaults(fn=notebooks)
+
+    ca = sub.add_parser("cache", help="the on-disk run cache: list it or clear it")
+    what = ca.add_mutually_exclusive_group(required=True)
+    what.add_argument("--list", action="store_true", help="one line per cached run")
+    what.add_argument("--clear", action="store_true", help="delete cached runs (all, or --older-than)")
+    ca.add_argument("--older-than", type=age, default=None, help="with --clear: only runs older than this (7d, 12h, 30m)")
+    ca.add_argument("--json", action="store_true")
+    ca.set_defaults(fn=cache_cmd)
 
 
 def main(argv=None):

@@ -1,8 +1,8 @@
 """The main job (``make demo``): every paper objective's G-effect trajectory under the protocol's paper setting on
 the embedded model, a figure grid in the style of the paper's Figs. 3–8, tidy CSVs and a summary table.
 
-Trajectories come from ``gl.experiment.trajectory``, so they are cached on disk and shared with the notebooks (GA
-under the paper setting is computed once per machine).
+Trajectories come from ``gl.protocol_run`` (the one cached entry for a protocol run), so they are cached on disk
+and shared with the notebooks (GA under the paper setting is computed once per machine).
 """
 from __future__ import annotations
 
@@ -12,11 +12,10 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from . import experiment as X
-from . import plots
-from . import protocol as P
+from . import plots, protocol
+from .run_cache import diverged, protocol_run
 
-OBJECTIVES = P.DEMO
+OBJECTIVES = protocol.DEMO
 KEYS = tuple(dict.fromkeys(k for k, _ in OBJECTIVES.values()))
 
 
@@ -27,7 +26,8 @@ def summary_row(label: str, tr) -> dict:
                 ratio_er_eu=float(s.e_r.abs().sum() / max(s.e_u.abs().sum(), 1e-30)),
                 forget_risk_start=float(s.risk_u.iloc[0]), forget_risk_end=float(tr.steps.risk_u.dropna().iloc[-1]),
                 retain_risk_start=float(s.risk_r.iloc[0]), retain_risk_end=float(tr.steps.risk_r.dropna().iloc[-1]),
-                blew_up=bool((tr.steps.status != "ok").any()))
+                blew_up=bool((tr.steps.status != "ok").any()),
+                diverged_at=(diverged(tr) or {}).get("step"))
 
 
 def run_demo(model: str = "tiny", out: str = "outputs/demo", objectives: Optional[Sequence[str]] = None,
@@ -35,14 +35,14 @@ def run_demo(model: str = "tiny", out: str = "outputs/demo", objectives: Optiona
     """Run the demo and write ``geffects_grid.png``, ``steps.csv``, ``groups.csv``, ``terms.csv``, ``summary.csv``
     into ``out``. Returns {"summary": DataFrame, "seconds": …, "setting": description, "out": path}."""
     t0 = time.time()
-    S = P.setting(setting, model)
+    S = protocol.setting(setting, model)
     if steps is not None:
         S = S.replace(steps=steps)
     labels = [k for k, (o, _) in OBJECTIVES.items() if objectives is None or o in objectives]
     trajs = {}
     for label in labels:
         obj, hp = OBJECTIVES[label]
-        trajs[label] = X.trajectory(obj, S, hp, progress=progress)
+        trajs[label] = protocol_run(obj, S, hp, progress=progress)
     outp = Path(out)
     outp.mkdir(parents=True, exist_ok=True)
     for kind in ("steps", "groups", "terms"):      # written once: a rerun into the same folder replaces, not appends

@@ -19,6 +19,8 @@ from typing import Optional
 
 import torch
 
+from .batching import loaded_tokenizer
+
 RISK_REDUCTIONS = ("token_mean", "seq_sum")
 
 
@@ -85,7 +87,7 @@ def check_batch(batch: dict, what: str = "batch") -> None:
 
 def check_compatible(model, batch: dict, what: str = "batch") -> None:
     """Catch a batch tokenised for another model: tokenizer fingerprint and vocabulary range."""
-    fp_model = getattr(model, "_geffect_tokenizer", None)
+    fp_model = loaded_tokenizer(model)
     fp_batch = batch.get("tokenizer")
     if fp_model and fp_batch and fp_model != fp_batch:
         raise ValueError(f"{what} was tokenised with a different tokenizer ({fp_batch}) than the model's "

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import matplotlib.pyplot as plt
 import pandas as pd
 
-from . import experiment as X
+from .run_cache import protocol_run
 from .plots import PALETTE, colour, legend_outside, symlog
 
 #: objective → (hyper-parameter, the values offered): the paper's figure values where it has them
@@ -39,13 +39,12 @@ class Explorer:
     Args:
         setting: a :class:`~geffect_lite.protocol.Setting` (e.g. ``gl.protocol.setting("paper", "tiny")``).
         menu: objective → (hyper-parameter name or None, values); default :data:`MENU` (:data:`FAST_MENU` in
-            fast mode). cache: keep the trajectories on disk (``gl.experiment.trajectory``).
+            fast mode). cache: keep the trajectories on disk (``gl.protocol_run``; without: in this process only).
     """
 
     def __init__(self, setting, menu: Optional[dict] = None, cache: bool = True, progress: bool = False):
         self.setting, self.cache, self.progress = setting, cache, progress
         self.menu = dict(menu or (FAST_MENU if setting.fast else MENU))
-        self._runs: Dict[Tuple, object] = {}
 
     @property
     def objectives(self) -> List[str]:
@@ -70,13 +69,12 @@ class Explorer:
         return objective, match[0]
 
     def trajectory(self, objective: str, value=None):
-        """The trajectory of one menu choice (computed on first use, then cached)."""
-        key = self._key(objective, value)
-        if key not in self._runs:
-            name = self.menu[objective][0]
-            self._runs[key] = X.trajectory(objective, self.setting, {name: key[1]} if name else {},
-                                           cache=self.cache, progress=self.progress)
-        return self._runs[key]
+        """The trajectory of one menu choice: ``gl.protocol_run`` (computed on first use, then kept — on disk too
+        when the explorer caches)."""
+        _, v = self._key(objective, value)
+        name = self.menu[objective][0]
+        return protocol_run(objective, self.setting, {name: v} if name else {},
+                            cache=True if self.cache else "memory", progress=self.progress)
 
     def precompute(self) -> "Explorer":
         """Compute every menu choice now, so no control ever waits on a run."""

@@ -57,12 +57,12 @@ def test_exact_identities_reproduced_on_tiny(board):
 @pytest.fixture
 def qwen_tier():
     """random-qwen2 (tied embeddings) as a temporary protocol tier with an explicit rate."""
-    from geffect_lite import protocol as P
-    P.TIERS["random-qwen2"] = dict(split="forget05", n_forget=-4, n_retain=4, steps=2, table1=False)
-    P.LR[("paper", "random-qwen2", False)] = 1e-3
+    from geffect_lite import protocol
+    protocol.TIERS["random-qwen2"] = dict(split="forget05", n_forget=-4, n_retain=4, steps=2, table1=False)
+    protocol.LR[("paper", "random-qwen2", False)] = 1e-3
     yield
-    P.TIERS.pop("random-qwen2")
-    P.LR.pop(("paper", "random-qwen2", False))
+    protocol.TIERS.pop("random-qwen2")
+    protocol.LR.pop(("paper", "random-qwen2", False))
 
 
 def test_lm_head_claim_not_applicable_with_tied_embeddings(qwen_tier):
@@ -93,8 +93,11 @@ def _fake(e_u, e_r):
 
 def test_verdicts_come_from_rules_not_tables(small_runs):
     """Doctored trajectories flip the verdicts: the rule decides, from whatever the runs contain."""
+    class Doctored(type(small_runs)):          # Runs keeps no trajectories itself: doctor what it hands out
+        def __getitem__(self, key):
+            return self._traj[key] if key in self._traj else super().__getitem__(key)
     r = copy.copy(small_runs)
-    r._traj = dict(small_runs._traj)
+    r.__class__, r._traj = Doctored, {}
     quiet = [-1e-3, -0.1, -5, -1000, -800, -100, -50, -40]
     r._traj["ga"] = _fake(quiet, [1e-4, -0.01, -2, -1500, -900, -50, -30, -20])     # e_r deeper: paper-like
     assert rules_ga.ga_spike(r)["verdict"] == "reproduced"

@@ -293,14 +293,30 @@ def test_rmu_layer_validation_and_target(R):
     d = R.model0.config.hidden_size
     a, b = get_objective("rmu", c=3.0), get_objective("rmu", c=3.0)
     assert torch.equal(a.target_vector(d), b.target_vector(d))           # same seed, same target
-    assert a.u(d) is a.u(d)                                               # drawn once, kept
+    assert torch.equal(a.u(d), a.u(d)) and a.u(d) is not a.u(d)          # a pure function of (seed, d): not kept
+    assert torch.equal(a.u(d), torch.rand(d, generator=torch.Generator().manual_seed(0), dtype=torch.float64))
     assert not torch.equal(a.u(d), get_objective("rmu", seed=1).u(d))
     unit = get_objective("rmu", c=3.0, target="unit").target_vector(d)
     assert abs(val(unit.norm()) - 3.0) < 1e-12
     obj = get_objective("rmu")
+    before = repr(obj.__dict__)
     obj.loss(ctx1(R))
+    assert repr(obj.__dict__) == before                                  # the loss does not change its objective
     mid = paper_layer(R.model0)          # the middle third's last hidden state: 4 of 6 (tiny), 2 of 4
+    assert obj.layer_for(R.model0) == mid and obj.hparams["layer"] is None
+    obj.bind(R.model0)                   # bound once, explicitly, before a run (gl.run does it)
     assert obj.hparams["layer"] == mid and obj.hidden_layers == (mid,)
+
+
+def test_regularised_losses_do_not_change_their_objective(R):
+    """``loss`` on a regularised objective (RMU + RR, GA + KL + RR) leaves it as it was, and gives the value of the
+    same objective bound explicitly before (the layers it resolves on its own are the bound ones)."""
+    for name in ("rmu+rr", "ga+kl+rr"):
+        free, bound = get_objective(name), get_objective(name).bind(R.model0)
+        before = repr(free.__dict__) + repr({k: g.__dict__ for k, g in free.regs.items()})
+        a, b = free.loss(ctx1(R)), bound.loss(ctx1(R))
+        assert repr(free.__dict__) + repr({k: g.__dict__ for k, g in free.regs.items()}) == before, name
+        assert val(a) == val(b), name
 
 
 def test_po_with_original_answer_is_the_forget_risk(S):

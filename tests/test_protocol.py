@@ -1,4 +1,4 @@
-"""The protocol (geffect_lite.protocol) and running it (geffect_lite.experiment): the committed learning rates obey
+"""The protocol (geffect_lite.protocol) and running it (geffect_lite.setting_data, run_cache, calibration): the committed learning rates obey
 the stated rule, settings are what they say, data and plans are seeded, and trajectories are cached by everything
 that changes them."""
 import math
@@ -6,8 +6,7 @@ import math
 import pytest
 
 import geffect_lite as gl
-from geffect_lite import experiment as X
-from geffect_lite import protocol as P
+from geffect_lite import calibration, protocol, run_cache, setting_data
 from geffect_lite import results
 from geffect_lite.models import TINY_DIR
 
@@ -18,12 +17,12 @@ pytestmark = pytest.mark.skipif(not (TINY_DIR / "model.safetensors").exists(), r
 def test_committed_rate_obeys_the_rule_on_fast_tiny(name):
     """The rule: GA's first step with forget risk > ln|V| is closest to the middle of the run at the chosen rate,
     among its ×2 neighbours on the grid (ties → the smaller rate)."""
-    S = P.setting(name, "tiny", fast=True)
-    V = X.loaded("tiny")[0].config.vocab_size
+    S = protocol.setting(name, "tiny", fast=True)
+    V = run_cache.loaded("tiny")[0].config.vocab_size
     mid = S.steps / 2
 
     def distance(lr):
-        c = X.crossing_step(X.trajectory("ga", S.replace(lr=lr), cache=False, progress=False, every=None,
+        c = calibration.crossing_step(run_cache.protocol_run("ga", S.replace(lr=lr), cache=False, progress=False, every=None,
                                          weights=False), V)
         return math.inf if c is None else abs(c - mid)
     d = {k: distance(S.lr * k) for k in (0.5, 1.0, 2.0)}
@@ -42,36 +41,36 @@ def test_calibration_is_committed_with_provenance():
 
 
 def test_settings_and_errors():
-    S = P.setting("paper", "tiny", fast=False)
+    S = protocol.setting("paper", "tiny", fast=False)
     assert (S.optimizer, S.batch, S.split, S.n_retain) == ("adamw", None, "forget05", 16)
-    assert P.setting("theory", "tiny", fast=False).optimizer == "sgd"
-    T1 = P.setting("table1", "tiny", fast=False)
+    assert protocol.setting("theory", "tiny", fast=False).optimizer == "sgd"
+    T1 = protocol.setting("table1", "tiny", fast=False)
     assert T1.batch == 16 and T1.decay and T1.warmup == T1.steps // 5     # one epoch of warm-up out of five
     assert S.replace(lr=1.0).key() != S.key() and S.replace(lr=S.lr).key() == S.key()
     assert "adamw lr" in S.describe() and "full batch" in S.describe()
     with pytest.raises(ValueError, match="valid: paper, theory, table1"):
-        P.setting("bogus", "tiny")
+        protocol.setting("bogus", "tiny")
     with pytest.raises(ValueError, match="tiers"):
-        P.setting("paper", "gpt-5")
+        protocol.setting("paper", "gpt-5")
 
 
 def test_data_and_plan_are_seeded():
-    data, (_, tok) = X.dataset(), X.loaded("tiny")
-    S = P.setting("paper", "tiny", fast=False)
-    f, r = X.batches(data, tok, S)
+    data, (_, tok) = run_cache.dataset(), run_cache.loaded("tiny")
+    S = protocol.setting("paper", "tiny", fast=False)
+    f, r = setting_data.batches(data, tok, S)
     assert f["input_ids"].shape[0] == 50 and r["input_ids"].shape[0] == 16
-    assert X.batches(data, tok, S)[1]["ids"] == r["ids"] and X.batches(data, tok, S.replace(seed=1))[1]["ids"] != r["ids"]
+    assert setting_data.batches(data, tok, S)[1]["ids"] == r["ids"] and setting_data.batches(data, tok, S.replace(seed=1))[1]["ids"] != r["ids"]
     assert not set(r["ids"]) & set(x["id"] for x in data["retain_eval"])      # never the held-out retain rows
-    T1 = P.setting("table1", "tiny", fast=False)
-    plan = X.plan(data, tok, T1)
+    T1 = protocol.setting("table1", "tiny", fast=False)
+    plan = setting_data.plan(data, tok, T1)
     assert len(plan) == T1.steps and all(a["input_ids"].shape[0] == b["input_ids"].shape[0] for a, b in plan)
-    assert X.plan(data, tok, S) is None
+    assert setting_data.plan(data, tok, S) is None
 
 
 def test_cache_key_follows_what_changes_the_run():
-    S = P.setting("paper", "tiny", fast=True)
-    k = X.cache_key("wga", {"alpha": 0.5}, S, {})
-    assert k == X.cache_key("wga", {"alpha": 0.5}, S, {})
-    assert k != X.cache_key("wga", {"alpha": 1.0}, S, {})
-    assert k != X.cache_key("wga", {"alpha": 0.5}, S.replace(seed=1), {})
-    assert k != X.cache_key("wga", {"alpha": 0.5}, S, {"instances": True})
+    S = protocol.setting("paper", "tiny", fast=True)
+    k = run_cache.cache_key("wga", {"alpha": 0.5}, S, {})
+    assert k == run_cache.cache_key("wga", {"alpha": 0.5}, S, {})
+    assert k != run_cache.cache_key("wga", {"alpha": 1.0}, S, {})
+    assert k != run_cache.cache_key("wga", {"alpha": 0.5}, S.replace(seed=1), {})
+    assert k != run_cache.cache_key("wga", {"alpha": 0.5}, S, {"instances": True})

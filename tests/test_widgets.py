@@ -20,8 +20,7 @@ import torch  # noqa: E402
 
 W = pytest.importorskip("ipywidgets")
 
-from geffect_lite import experiment as X  # noqa: E402
-from geffect_lite import protocol as P  # noqa: E402
+from geffect_lite import protocol, run_cache  # noqa: E402
 from geffect_lite.models import TINY_DIR  # noqa: E402
 from geffect_lite.widgets import GROUP_CHOICES, Explorer, choice_widget, explorer_widget  # noqa: E402
 
@@ -32,7 +31,7 @@ MENU = {"ga": (None, (None,)), "wga": ("alpha", (0.5, 1.0)), "npo": ("beta", (1.
 
 @pytest.fixture(scope="module")
 def explorer():
-    S = P.setting("paper", "tiny", fast=True).replace(steps=3, n_forget=-3, n_retain=2)
+    S = protocol.setting("paper", "tiny", fast=True).replace(steps=3, n_forget=-3, n_retain=2)
     return Explorer(S, MENU, cache=False).precompute()
 
 
@@ -43,7 +42,7 @@ def _close():
 
 
 def test_every_choice_draws_and_groups_add_up(explorer):
-    before = [p.detach().clone() for p in X.loaded("tiny")[0].parameters()]
+    before = [p.detach().clone() for p in run_cache.loaded("tiny")[0].parameters()]
     for obj, (_, values) in MENU.items():
         for v in values:
             key = ["step", "risk_set"]
@@ -56,7 +55,7 @@ def test_every_choice_draws_and_groups_add_up(explorer):
                 for step in (0, last // 2, last):
                     fig, at = explorer.view(obj, v, g, step, show=False)
                     assert set(at) == {"forget", "retain"} and all(math.isfinite(x) for x in at.values())
-    assert all(torch.equal(a, b) for a, b in zip(before, X.loaded("tiny")[0].parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(before, run_cache.loaded("tiny")[0].parameters()))
 
 
 def test_bad_choices_are_clear_errors(explorer):

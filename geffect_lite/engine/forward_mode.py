@@ -26,8 +26,6 @@ class Bound(torch.nn.Module):
         object.__setattr__(self, "_m", model)
         object.__setattr__(self, "_p", params)
         self.config = getattr(model, "config", None)
-        if hasattr(model, "_geffect_tokenizer"):
-            object.__setattr__(self, "_geffect_tokenizer", model._geffect_tokenizer)
 
     def parameters(self, recurse=True):
         return self._m.parameters(recurse)

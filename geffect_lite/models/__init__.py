@@ -25,7 +25,7 @@ from typing import Tuple
 
 import torch
 
-from ..batching import tokenizer_fingerprint
+from ..batching import remember_tokenizer
 from ..config import is_offline
 from .smollm2 import ModelNotFoundError, load_smollm2
 from .tiny import SHIPPED, load_folder, load_shipped, model_dir, prepare, random_model
@@ -40,11 +40,11 @@ TINY_DIR = model_dir("tiny")
 def load_model(name: str = "tiny", device=None, dtype=torch.float32) -> Tuple[torch.nn.Module, object]:
     """Load a model and its tokenizer by name (see the module table). Returns ``(model, tokenizer)``.
 
-    The model remembers its tokenizer's fingerprint so a batch made with another tokenizer raises a clear error.
+    The tokenizer's fingerprint is recorded for the model (``batching.loaded_tokenizer``; nothing is set on the
+    model) so a batch made with another tokenizer raises a clear error.
     """
     model, tok = _load_model(name, device, dtype)
-    model._geffect_tokenizer = tokenizer_fingerprint(tok)
-    model._geffect_name = name
+    remember_tokenizer(model, tok, name)
     return model, tok
 
 

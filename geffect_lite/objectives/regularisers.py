@@ -32,7 +32,8 @@ class Regulariser:
     defaults: dict = {}
     checks: dict = {}
 
-    def __init__(self, **hp):
+    def __init__(self, base=None, **hp):
+        self.base = base              # the forget objective it is added to (RR reads RMU's layer from it)
         self.hparams = validate(f"regulariser {self.name!r}", self.defaults, self.checks, hp)
 
     def bind(self, model, base=None) -> "Regulariser":
@@ -97,15 +98,20 @@ class RRReg(Regulariser):
     defaults = {"rr_layer": None}
     checks = {"rr_layer": layer_or_none}
 
-    def __init__(self, **hp):
-        super().__init__(**hp)
+    def __init__(self, base=None, **hp):
+        super().__init__(base, **hp)
         self._layer_arg = self.hparams["rr_layer"]
 
-    def bind(self, model, base=None):
+    def layer_for(self, model, base=None) -> int:
+        """The ``hidden_states`` index compared for ``model``: the given layer, else ``base``'s layer (RMU), else
+        the middle layer (checked). A pure function: the loss never changes the regulariser."""
         L = self._layer_arg
         if L is None and base is not None:
-            L = base.hparams.get("layer")
-        self.hparams["rr_layer"] = check_layer("rr_layer", paper_layer(model) if L is None else L, model)
+            L = base.layer_for(model) if hasattr(base, "layer_for") else base.hparams.get("layer")
+        return check_layer("rr_layer", paper_layer(model) if L is None else L, model)
+
+    def bind(self, model, base=None):
+        self.hparams["rr_layer"] = self.layer_for(model, base)
         return self
 
     @property
@@ -114,7 +120,7 @@ class RRReg(Regulariser):
         return () if L is None else (L,)
 
     def value(self, ctx, who):
-        L = self.hparams["rr_layer"]
+        L = self.layer_for(ctx.model, self.base) if ctx.model is not None else self.hparams["rr_layer"]
         r = ctx.fwd("retain", hidden=True, who=who)
         h = r.hidden_states[L]                                              # [B, T, d]
         href = ctx.ref_hidden("retain", L, who=who).to(h.dtype)
@@ -157,7 +163,7 @@ class Regularised(Objective):
             raise TypeError(f"objective {name!r} has no hyper-parameter(s) {', '.join(unknown)}; valid: "
                             f"{', '.join([*base.defaults, *valid])}")
         self.base, self.name = base, name
-        self.regs = {r: REGULARISERS[r](**{k: v for k, v in hp.items() if k in REGULARISERS[r].defaults})
+        self.regs = {r: REGULARISERS[r](base, **{k: v for k, v in hp.items() if k in REGULARISERS[r].defaults})
                      for r in regs}
         self.lams = {r: nonneg(lams[r], hp.get(lams[r], 1.0)) for r in regs}
         self.hparams = {**base.hparams, **{lams[r]: self.lams[r] for r in regs}}
@@ -198,8 +204,6 @@ class Regularised(Objective):
         return self.base.forget_loss(ctx)
 
     def terms(self, ctx):
-        if ctx.model is not None:
-            self.bind(ctx.model)
         out = {"forget": self.base.forget_loss(ctx)}
         out.update({r: self.lams[r] * g.value(ctx, self.name) for r, g in self.regs.items()})
         return out

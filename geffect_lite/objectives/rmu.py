@@ -7,8 +7,6 @@ for the whole package: :func:`geffect_lite.layers.paper_layer`.
 """
 from __future__ import annotations
 
-from typing import Dict
-
 import torch
 
 from ..layers import paper_layer
@@ -27,6 +25,12 @@ def check_layer(name: str, layer: int, model) -> int:
     return layer
 
 
+def direction(seed: int, d: int) -> torch.Tensor:
+    """RMU's random direction u ~ U[0, 1)^d in float64, drawn from a generator seeded with ``seed``: the same
+    (seed, d) always gives the same u (recomputed on each call — d random numbers — so nothing is kept)."""
+    return torch.rand(d, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
 class RMU(Objective):
     """RMU's forget term (Eq. 8, the official code's form):
     L = (1/|P|) Σ_{(b,t)∈P} (1/d) ‖h_bt − target‖², h = ``hidden_states[layer]`` (0 = embedding output), P = the
@@ -40,8 +44,11 @@ class RMU(Objective):
         output) is ``hidden_states[8]``.
       * ``c`` (> 0), default **2** (official code, open-unlearning); Fig. 7 uses 5.
       * ``target``: **"raw"** (official code and paper: c·u, ‖c·u‖ ≈ c·√(d/3)) or "unit" (open-unlearning: c·u/‖u‖).
-      * ``seed`` (int), default 0: u ~ U[0, 1)^d is drawn once per hidden size from a seeded generator in float64
-        and kept, so training and G-effects see the same target.
+      * ``seed`` (int), default 0: u ~ U[0, 1)^d is drawn from a generator seeded with ``seed``, in float64 — a
+        pure function of (seed, d) (:func:`direction`), so training and G-effects see the same target.
+
+    The loss never changes the objective: the layer is resolved from ``ctx.model`` on each call
+    (:meth:`layer_for`); :meth:`bind` stores it in ``hparams`` once, before a run, for the record.
     """
     name = "rmu"
     equation = "L = (1/|P|) Σ_(b,t)∈P ‖h_bt − c·u‖²/d,  h = hidden_states[layer]   (Eq. 8)"
@@ -53,11 +60,14 @@ class RMU(Objective):
     def __init__(self, **hparams):
         super().__init__(**hparams)
         self._layer_arg = self.hparams["layer"]
-        self._u: Dict[int, torch.Tensor] = {}
+
+    def layer_for(self, model) -> int:
+        """The ``hidden_states`` index read for ``model``: the given layer, or the model's middle layer (checked)."""
+        L = self._layer_arg if self._layer_arg is not None else paper_layer(model, "middle")
+        return check_layer("layer", L, model)
 
     def bind(self, model):
-        L = self._layer_arg if self._layer_arg is not None else paper_layer(model, "middle")
-        self.hparams["layer"] = check_layer("layer", L, model)
+        self.hparams["layer"] = self.layer_for(model)
         return self
 
     @property
@@ -66,11 +76,8 @@ class RMU(Objective):
         return () if L is None else (L,)
 
     def u(self, d: int) -> torch.Tensor:
-        """The random direction u ~ U[0, 1)^d (float64), drawn once per hidden size d from the seed and kept."""
-        if d not in self._u:
-            self._u[d] = torch.rand(d, generator=torch.Generator().manual_seed(self.hparams["seed"]),
-                                    dtype=torch.float64)
-        return self._u[d]
+        """The random direction u ~ U[0, 1)^d (float64) of this objective's seed: :func:`direction`."""
+        return direction(self.hparams["seed"], d)
 
     def target_vector(self, d: int, dtype=torch.float64, device="cpu") -> torch.Tensor:
         """c·u (``target="raw"``) or c·u/‖u‖ (``"unit"``)."""
@@ -80,12 +87,11 @@ class RMU(Objective):
         return (self.hparams["c"] * u).to(dtype=dtype, device=device)
 
     def token_terms(self, ctx):
-        if ctx.model is not None:
-            self.bind(ctx.model)
+        layer = self.layer_for(ctx.model) if ctx.model is not None else self.hparams["layer"]
         f = ctx.fwd("forget", hidden=True, who=self.name)
-        h = f.hidden_states[self.hparams["layer"]][:, :-1, :]            # [B, T-1, d]: position t predicts t+1
+        h = f.hidden_states[layer][:, :-1, :]                             # [B, T-1, d]: position t predicts t+1
         dist = ((h - self.target_vector(h.shape[-1], h.dtype, h.device)) ** 2).mean(-1)   # [B, T-1]
         return dist * f.mask / n_answer(f)
 
 
-__all__ = ["RMU", "check_layer"]
+__all__ = ["RMU", "check_layer", "direction"]

@@ -7,8 +7,7 @@ import math
 import numpy as np
 import torch
 
-from .. import experiment as X
-from .. import nll
+from .. import nll, setting_data
 from ..context import Context
 from ..engine import geffect
 from ..engine.dots import named_params
@@ -57,7 +56,7 @@ def layer_additivity(runs) -> dict:
 def npo_at_theta_o(runs) -> dict:
     beta = 1.0
     obj = get_objective("npo", beta=beta)
-    ref = X.reference(runs.model, obj, runs.base, runs.forget, runs.retain)
+    ref = setting_data.reference(runs.model, obj, runs.base, runs.forget, runs.retain)
     with torch.no_grad():
         w = obj.seq_weight(Context(runs.model, runs.forget, runs.retain, ref)).double()
         loss = float(obj.loss(Context(runs.model, runs.forget, runs.retain, ref)))

@@ -1,8 +1,10 @@
-"""The trajectories the claims read — one :data:`RUN_SPECS` entry per run, each computed once (and cached on disk)
-under the protocol's settings (``geffect_lite.protocol``), with the figure of Wang et al. 2025 it reproduces.
+"""The trajectories the claims read — one :data:`RUN_SPECS` entry per run under the protocol's settings
+(``geffect_lite.protocol``), with the figure of Wang et al. 2025 it reproduces.
 
-A :class:`Runs` is the scoreboard's view of one tier (model), one seed and one learning-rate scale: ``runs["ga"]``
-is GA's trajectory under the paper setting, ``runs.final("ga")`` what was measured on its final model.
+A :class:`Runs` is the scoreboard's view of one tier (model), one seed and one learning-rate scale: it maps a run's
+name to a ``gl.protocol_run`` call (the one cached entry for a protocol run — computed once, kept on disk and in the
+process; Runs keeps nothing itself). ``runs["ga"]`` is GA's trajectory under the paper setting, ``runs.final("ga")``
+what was measured on its final model.
 """
 from __future__ import annotations
 
@@ -13,8 +15,7 @@ from typing import Optional
 import pandas as pd
 import torch
 
-from .. import experiment as X
-from .. import protocol as P
+from .. import protocol, run_cache, setting_data
 from ..context import Context
 from ..engine import pg_effects
 from ..layers import is_tied, n_blocks, paper_layer
@@ -34,16 +35,16 @@ def npo_pg(model, t, forget, retain, ref) -> pd.DataFrame:
 OFFICIAL_AS_PAPER = {"embed": "embed", "module1": "shallow", "module2": "middle", "module3": "deep", "lm": "lm"}
 
 
-def parity_probe(objective: str, hparams: dict, S: P.Setting):
+def parity_probe(objective: str, hparams: dict, S: protocol.Setting):
     """A probe measuring, at each step, the official code's G-effects (``parity.py``) of ``objective``."""
     def probe(model, t, forget, retain, ref):
         obj = get_objective(objective, **hparams)
         if obj.needs_ref:
             raise ValueError(f"parity mode needs θ_ref on the official micro-batches; {objective} is not supported")
-        _, tok = X.loaded(S.model)
-        data = X.dataset()
+        _, tok = run_cache.loaded(S.model)
+        data = run_cache.dataset()
         with torch.enable_grad():
-            prints, _ = parity(model, obj, X.forget_rows(data, S), X.retain_rows(data, S), tok, seed=S.seed)
+            prints, _ = parity(model, obj, setting_data.forget_rows(data, S), setting_data.retain_rows(data, S), tok, seed=S.seed)
         return prints
     probe.__name__ = f"parity_{objective}_{sorted(hparams.items())}"
     return probe
@@ -83,23 +84,22 @@ RUN_SPECS = {
 
 
 class Runs:
-    """The trajectories of one tier at one seed and one learning-rate scale (each computed on first use)."""
+    """The trajectories of one tier at one seed and one learning-rate scale (``gl.protocol_run`` calls)."""
 
     def __init__(self, model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, fast: Optional[bool] = None,
                  changes: Optional[dict] = None, progress: bool = False):
         self.model_name, self.seed, self.lr_scale, self.progress = model, int(seed), float(lr_scale), progress
         self.changes = dict(changes or {})         # an ablation: Setting fields to change in every run
-        self.fast = P.setting("paper", model, fast=fast, seed=seed).fast
+        self.fast = protocol.setting("paper", model, fast=fast, seed=seed).fast
         self.base = self.setting("paper")
-        self.model, self.tok = X.loaded(model)
-        self.forget, self.retain = X.batches(X.dataset(), self.tok, self.base)
+        self.model, self.tok = run_cache.loaded(model)
+        self.forget, self.retain = setting_data.batches(run_cache.dataset(), self.tok, self.base)
         self.n_blocks, self.tied = n_blocks(self.model), is_tied(self.model)
-        self.seconds: dict = {}
-        self._traj: dict = {}
+        self.seconds: dict = {}                    # each run's own compute time, as recorded with it
         self.table = None                          # the Table 1 analogue, when the end-metric claims need it
 
-    def setting(self, name: str = "paper") -> P.Setting:
-        S = P.setting(name, self.model_name, fast=self.fast, seed=self.seed)
+    def setting(self, name: str = "paper") -> protocol.Setting:
+        S = protocol.setting(name, self.model_name, fast=self.fast, seed=self.seed)
         return S.replace(lr=S.lr * self.lr_scale,
                          **{k: v for k, v in self.changes.items() if k not in ("setting", "parity")})
 
@@ -115,19 +115,24 @@ class Runs:
             hp["layer"] = paper_layer(self.model, hp["layer"])
         return spec, hp
 
+    def request(self, key: str):
+        """(objective, setting, hyper-parameters, recording options) of the run named ``key``."""
+        if key not in RUN_SPECS:
+            raise KeyError(f"unknown run {key!r}; valid: {', '.join(RUN_SPECS)}")
+        spec, hp = self.spec(key)
+        name = self.changes.get("setting", spec.setting) if spec.setting == "paper" else spec.setting
+        S = self.setting(name)
+        S = S.replace(lr=S.lr * spec.lr_factor, steps=spec.steps or S.steps)
+        record = dict(spec.record)
+        if self.parity:
+            record["probe"] = parity_probe(spec.objective, hp, S)
+        return spec.objective, S, hp, record
+
     def __getitem__(self, key: str):
-        if key not in self._traj:
-            spec, hp = self.spec(key)
-            name = self.changes.get("setting", spec.setting) if spec.setting == "paper" else spec.setting
-            S = self.setting(name)
-            S = S.replace(lr=S.lr * spec.lr_factor, steps=spec.steps or S.steps)
-            record = dict(spec.record)
-            if self.parity:
-                record["probe"] = parity_probe(spec.objective, hp, S)
-            tr = X.trajectory(spec.objective, S, hp, progress=self.progress, **record)
-            self.seconds[key] = tr.config.get("seconds", math.nan)
-            self._traj[key] = tr
-        return self._traj[key]
+        objective, S, hp, record = self.request(key)
+        tr = run_cache.protocol_run(objective, S, hp, progress=self.progress, **record)
+        self.seconds[key] = tr.config.get("seconds", math.nan)
+        return tr
 
     def steps(self, key: str) -> pd.DataFrame:
         """The run's recorded steps (status ok); in parity mode e_u and e_r are the official code's."""
@@ -144,7 +149,7 @@ class Runs:
         return p.groupby(["step", "risk_set", "group"], as_index=False).value.mean()   # the mean of the prints
 
     def final(self, key: str) -> dict:
-        """What was measured on the run's final model (``experiment.final_measures``)."""
+        """What was measured on the run's final model (``run_cache.final_measures``)."""
         return self[key].config.get("final") or {}
 
     def groups(self, key: str, scheme: str = "paper", term: str = "objective") -> pd.DataFrame:

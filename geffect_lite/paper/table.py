@@ -19,9 +19,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .. import experiment as X
-from .. import metrics, results
-from .. import protocol as P
+from .. import metrics, protocol, results, run_cache, setting_data
 from ..config import cache_dir, flush_denormal
 from ..models import RETAIN_TWINS, model_fingerprint
 from ..objectives import get_objective
@@ -36,7 +34,7 @@ TABLE_VERSION = 2             # bump when the evaluation changes (2: metrics on 
 
 def _evaluate(model, tok, data, S, twin_ratios, n_eval) -> dict:
     """TOFU-style metrics on exactly the unlearned forget rows (the first ``n_eval`` of them) and the utility sets."""
-    splits = dict(data.splits, unlearned=X.forget_rows(data, S))
+    splits = dict(data.splits, unlearned=setting_data.forget_rows(data, S))
     s = metrics.as_dict(metrics.evaluate(model, tok, splits, "unlearned", retain_model=twin_ratios, n=n_eval))
     return dict(forget_quality=s.get("forget_quality", float("nan")), model_utility=s["model_utility"],
                 forget_rougeL=s["forget_rougeL_recall"], forget_prob=s["forget_prob"],
@@ -56,28 +54,28 @@ def table1(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, objectives
     if model not in RETAIN_TWINS:
         raise ValueError(f"the Table 1 analogue needs a retain-only twin for forget quality; models with one: "
                          f"{', '.join(RETAIN_TWINS)} (got {model!r})")
-    S = P.setting("table1", model, fast=fast, seed=seed)
+    S = protocol.setting("table1", model, fast=fast, seed=seed)
     S = S.replace(lr=S.lr * lr_scale, **(changes or {}))
     names = [x for n in objectives for x in ((n, n + "+kl") if kl else (n,))]
-    n_eval = n_eval or (P.EVAL["fast_n_eval"] if S.fast else P.EVAL["n_eval"])
-    key = hashlib.sha1(json.dumps(dict(v=X.CACHE_VERSION, t1=TABLE_VERSION, m=model_fingerprint(model), t=model_fingerprint(
+    n_eval = n_eval or (protocol.EVAL["fast_n_eval"] if S.fast else protocol.EVAL["n_eval"])
+    key = hashlib.sha1(json.dumps(dict(v=run_cache.CACHE_VERSION, t1=TABLE_VERSION, m=model_fingerprint(model), t=model_fingerprint(
         RETAIN_TWINS[model]), s=S.key(), names=names, n=n_eval)).encode()).hexdigest()[:16]
     f = cache_dir() / "tables" / f"{key}.pkl"
     if cache and f.exists():
         return pd.read_pickle(f)
-    base, tok = X.loaded(model)
-    twin, _ = X.loaded(RETAIN_TWINS[model])
-    data = X.dataset()
-    forget, retain = X.batches(data, tok, S)
-    plan = X.plan(data, tok, S)
-    rows_eval = X.forget_rows(data, S)[:n_eval] if n_eval else X.forget_rows(data, S)
+    base, tok = run_cache.loaded(model)
+    twin, _ = run_cache.loaded(RETAIN_TWINS[model])
+    data = run_cache.dataset()
+    forget, retain = setting_data.batches(data, tok, S)
+    plan = setting_data.plan(data, tok, S)
+    rows_eval = setting_data.forget_rows(data, S)[:n_eval] if n_eval else setting_data.forget_rows(data, S)
     twin_ratios = metrics.truth_ratio(twin, tok, rows_eval)["truth_ratio"].to_numpy()
     rows = []
     for name, m in (("original", base), ("retain model", twin)):
         t0 = time.time()
         rows.append(dict(objective=name, base=name, kl=False, kind="reference", steps=0,
                          **_evaluate(m, tok, data, S, twin_ratios, n_eval), seconds=time.time() - t0))
-    ref = X.reference(base, None, S, forget, retain, plan) if any(get_objective(n).needs_ref for n in names) \
+    ref = setting_data.reference(base, None, S, forget, retain, plan) if any(get_objective(n).needs_ref for n in names) \
         else None
     for name in tqdm(names, desc=f"Table 1 · {model} · seed {seed}", disable=not progress):
         t0 = time.time()
@@ -99,10 +97,10 @@ def table1(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, objectives
     return df
 
 
-def tables(model: str = "tiny", seeds=P.EVAL["seeds"], **kw) -> pd.DataFrame:
+def tables(model: str = "tiny", seeds=protocol.EVAL["seeds"], **kw) -> pd.DataFrame:
     """The Table 1 analogue at several seeds, stacked (a ``seed`` column)."""
     df = pd.concat([table1(model, seed=s, **kw) for s in seeds], ignore_index=True)
-    df.attrs["setting"] = P.setting("table1", model, fast=kw.get("fast")).describe()
+    df.attrs["setting"] = protocol.setting("table1", model, fast=kw.get("fast")).describe()
     return df
 
 
