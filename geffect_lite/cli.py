@@ -174,7 +174,7 @@ def protocol_cmd(args):
 
 
 def bench(args):
-    from .bench import main as bench_main
+    from .tooling.bench import main as bench_main
     bench_main(args)
 
 
@@ -189,7 +189,7 @@ def table1(args):
 
 
 def notebooks(args):
-    from .notebooks import execute
+    from .tooling.notebooks import execute
     execute(args.only, timeout=args.timeout, fast=args.fast)
 
 

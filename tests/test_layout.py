@@ -110,7 +110,7 @@ def test_public_api():
 
 def test_readme_claims_table_is_the_committed_one():
     """The README's three-scale table is generated from the committed results (`claims --scales --readme`)."""
-    from geffect_lite.paper.scoreboard import markdown
+    from geffect_lite.paper.render import markdown
     text = (REPO / "README.md").read_text()
     block = text[text.index("<!-- claims:start -->\n") + len("<!-- claims:start -->\n"):text.index("<!-- claims:end -->")]
     assert block == markdown(), "README's claims table is stale: run `python -m geffect_lite claims --scales --readme README.md`"
