@@ -13,24 +13,12 @@ Python API in five lines::
     ge = gl.geffect(model, "npo", forget, retain, ref=gl.reference_for(model, "npo", forget, retain))
     print(ge.e_u, ge.e_r); ge.group_table()
 
-Where each piece of the paper lives:
+Which function computes each equation and figure of the paper, and which notebook teaches it: the table "Where each
+equation lives in the code" in docs/paper.md (the project's only copy of that map).
 
-=======================================  ===========================================================================
-paper                                    function
-=======================================  ===========================================================================
-Definition 1 (e_u, e_r, per layer)       ``gl.geffect`` → ``engine.definition.measure``
-the layer groups of Figs. 2–3            ``layers.group_names`` (thirds), ``layers.paper_layer`` ("middle")
-Eq. 1 (GA, inverse confidence 1/p)       ``objectives.ga.GA``, ``objectives.weights.weight_view``
-Eq. 2 (WGA)                              ``objectives.ga.WGA``
-Eqs. 3–4 (NPO and its weights)           ``objectives.npo.NPO`` (``.seq_weight``)
-Eq. 5 (PG-effect)                        ``engine.views.pg_effects``
-Eq. 6 (TNPO), WTNPO                      ``objectives.npo.TNPO``, ``objectives.npo.WTNPO``
-Eq. 7 (PO), IdkDPO                       ``objectives.po.PO``, ``objectives.po.IdkDPO``
-Eq. 8 (RMU)                              ``objectives.rmu.RMU``
-regularisers GD, KL, RR (Fig. 8)         ``objectives.regularisers``
-trajectories (Figs. 3–8), ΔR ≈ −η·e      ``gl.run`` → ``trajectory.run``
-the paper's claims, Table 1              ``paper`` (``gl.paper.scoreboard``, ``gl.paper.table1``)
-=======================================  ===========================================================================
+Which to use when: ``gl.run`` for any run on your own model and batches (uncached); ``gl.protocol_run`` for the
+protocol's runs (cached on disk); ``gl.geffect`` for one measurement. The tooling (benchmark, notebook execution,
+writing results, the course tools) is apart, in ``geffect_lite.tooling``.
 """
 from __future__ import annotations
 
@@ -40,7 +28,7 @@ import os as _os
 # Idle OpenMP threads must sleep, not spin: with spinning threads a busy 2-core machine runs torch ~50× slower.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"      # the one version (pyproject.toml reads it)
 
 # Every name is loaded on first use, on purpose: importing torch costs seconds (15 s on a busy 2-core machine), and the
 # command line must check its arguments — and ``import geffect_lite`` must return — before paying for it.
@@ -56,9 +44,8 @@ _NAMES = {
     "setup_notebook": "teach", "fast_mode": "config", "set_seed": "config", "offline": "config",
     "cache_dir": "config",
 }
-_MODULES = ("plots", "widgets", "metrics", "paper", "bench", "cli", "protocol", "experiment", "teach", "models",
-            "layers", "engine", "objectives", "results", "demo", "notebooks", "trajectory", "reference", "nll", "data",
-            "batching", "config", "context")
+_MODULES = ("plots", "widgets", "metrics", "paper", "protocol", "experiment", "teach", "models", "layers", "engine",
+            "objectives", "results", "demo", "trajectory", "reference", "nll", "data", "batching", "config", "context")
 
 
 def batches(data, tok, forget_split: str = "forget05", n_forget=None, n_retain: int = 32, retain_split=None,

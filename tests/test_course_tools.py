@@ -1,4 +1,4 @@
-"""The course tools in tools/: each one on temporary copies (nothing in the repository is modified).
+"""The course tools in geffect_lite/tooling/: each one on temporary copies (nothing in the repository is modified).
 
 pin_badges (badges + install cell to a tag), student (solutions out, checkers kept, the result runs), tag_slides
 (the slide rule), notebook_timings (the recorded-seconds reader), objective_table (from the registry), vendor_js
@@ -18,27 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from geffect_lite.tooling import notebook_timings, objective_table, pin_badges, student, tag_slides, vendor_js
+from geffect_lite.tooling import site as site_tool
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-
-import notebook_timings  # noqa: E402
-import objective_table  # noqa: E402
-import pin_badges  # noqa: E402
-import student  # noqa: E402
-import tag_slides  # noqa: E402
-import vendor_js  # noqa: E402
-
-
-def load_tool(name):
-    """tools/site.py is shadowed by the stdlib module `site`: load it by path."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(f"geffect_tools_{name}", REPO / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-site_tool = load_tool("site")
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
