@@ -314,7 +314,7 @@ def test_site_check_finds_cdn_and_missing_files(tmp_path):
 
 
 def test_slides_are_offline(tmp_path):
-    import slides
+    from geffect_lite.tooling import slides
     p = tmp_path / "03_demo.ipynb"
     p.write_text(json.dumps(nb_json([md("# Demo\n$e=mc^2$"), md("## Two"), code("1", outputs=[
         {"output_type": "execute_result", "data": {"text/plain": "1"}, "metadata": {}, "execution_count": 1}])])))

@@ -137,8 +137,16 @@ def student_cell(cell, where: str) -> tuple:
     return stub_functions(s, where)
 
 
+def uplinks(text: str) -> str:
+    """Markdown links that leave notebooks/ (``](../…``) climb one more level, for notebooks/student/."""
+    return re.sub(r"(\]\()(\.\./)", r"\1../\2", text)
+
+
 def relink(text: str, names: set, has_student: set) -> str:
-    """Point links from the full notebook's place to the student version's place."""
+    """Point links from the full notebook's place to the student version's place (one folder deeper: a link that
+    leaves notebooks/, such as ``../docs/paper.md``, climbs one more level)."""
+    text = uplinks(text)
+
     def badge(m):
         name = m.group(2)
         return m.group(1) + ("student/" + name if name in has_student else name)
@@ -150,6 +158,22 @@ def relink(text: str, names: set, has_student: set) -> str:
             return m.group(0)
         return m.group(1) + (name if name in has_student else "../" + name) + m.group(3)
     return re.sub(r"(\]\()([\w.-]+\.ipynb)(\))", rel, text)
+
+
+def relink_outputs(cell: dict, names: set, has_student: set) -> None:
+    """:func:`relink` the Markdown a code cell displayed (prose rendered from computed values links the docs too), and
+    the up-links in its code's Markdown strings (:func:`uplinks`), so that a re-run displays working links."""
+    if cell.get("cell_type") != "code":
+        return
+    code = src(cell)
+    if "](../" in code:
+        new = uplinks(code)
+        cell["source"] = new.splitlines(keepends=True) if isinstance(cell["source"], list) else new
+    for o in cell.get("outputs", []):
+        md = o.get("data", {}).get("text/markdown")
+        if md is not None:
+            text = relink("".join(md) if isinstance(md, list) else md, names, has_student)
+            o["data"]["text/markdown"] = text.splitlines(keepends=True) if isinstance(md, list) else text
 
 
 def make_student(nb: dict, name: str, names: set, has_student: set) -> dict:
@@ -175,6 +199,7 @@ def make_student(nb: dict, name: str, names: set, has_student: set) -> dict:
             kept.append(src(cell))
         if cell.get("cell_type") == "markdown":
             cell["source"] = relink(src(cell), names, has_student)
+        relink_outputs(cell, names, has_student)
     if n_solution:
         if not any("NotImplementedError" in k.replace(STUB, "") for k in kept):
             raise StudentError(f"{name}: no checker handles the stub: the checker code (a cell tagged 'checker', or "
@@ -249,8 +274,8 @@ def main(argv=None) -> int:
     return 0
 
 
-__all__ = ["StudentError", "tags", "src", "strip_markers", "stub_functions", "student_cell", "relink",
-           "make_student", "has_solutions", "dumps", "build", "stale", "main"]
+__all__ = ["StudentError", "tags", "src", "strip_markers", "stub_functions", "student_cell", "uplinks", "relink",
+           "relink_outputs", "make_student", "has_solutions", "dumps", "build", "stale", "main"]
 
 
 if __name__ == "__main__":
