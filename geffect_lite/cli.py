@@ -183,7 +183,10 @@ def protocol_cmd(args):
     for m in args.models or tuple(TIERS):
         for name in SETTINGS:
             try:
-                rows.append(dict(model=m, setting=name, description=P.setting(name, m, fast=False).describe()))
+                S = P.setting(name, m, fast=False)
+                rows.append(dict(model=m, setting=name, description=S.describe(), optimizer=S.optimizer, lr=S.lr,
+                                 lr_source="the rule, calibrated: geffect_lite/results/calibration.json",
+                                 steps=S.steps, batch=S.batch, warmup=S.warmup, decay=S.decay))
             except KeyError as e:
                 rows.append(dict(model=m, setting=name, description=f"not calibrated ({e.args[0]})"))
     if args.json:
