@@ -262,15 +262,21 @@ def test_objective_table_tolerates_missing_and_extra_columns():
 
 
 def test_objective_table_from_the_registry():
+    """One row per registry entry, each objective's row linking the notebook that teaches it (the registry's own
+    ``notebook``), the regularisers under their own names (disjoint from the objectives')."""
     df = objective_table.registry()
     files = [p.name for p in NOTEBOOKS]
     text = objective_table.page(df, notebook_dir=REPO / "notebooks", link_prefix="notebooks/")
-    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| objective")]
-    assert len(rows) == len(df)
-    for name in df["name"]:
-        assert f"| {name} |" in text
-    if "notebook" in df.columns:
-        assert any(f"](notebooks/{f})" in text for f in files)
+    rows = {ln.split(" | ")[0][2:]: ln for ln in text.splitlines()
+            if ln.startswith("| ") and not ln.startswith("| objective")}
+    assert len(rows) == len(df) and set(rows) == set(df["name"])
+    objectives = df[df.kind == "objective"]
+    assert len(objectives) >= 14
+    for r in objectives.itertuples():
+        f = next(f for f in files if f.startswith(f"{r.notebook}_"))       # the registry names a real notebook
+        assert f"[{r.notebook}](notebooks/{f})" in rows[r.name], rows[r.name]
+    regs = {n.split("+", 1)[1] for n in df[df.kind == "regulariser"].name}
+    assert regs == {"retain_nll", "retain_kl", "rr"} and not regs & set(objectives.name)
 
 
 # ----------------------------------------------------------------------------------------------------------------
