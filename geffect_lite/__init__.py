@@ -13,9 +13,9 @@ Python API in five lines::
     ge = gl.geffect(model, "npo", forget, retain, ref=gl.reference_for(model, "npo", forget, retain))
     print(ge.e_u, ge.e_r); ge.group_table()
 
-Where each piece of the paper lives:
+Which function computes each equation and figure of the paper, and which notebook teaches it: the table "Where each
+equation lives in the code" in docs/paper.md (the project's only copy of that map).
 
-=======================================  ===========================================================================
 paper                                    function
 =======================================  ===========================================================================
 Definition 1 (e_u, e_r, per layer)       ``gl.geffect`` → ``engine.definition.measure``
@@ -33,6 +33,10 @@ a protocol run, cached (Figs. 3–8)       ``gl.protocol_run`` → ``run_cache.p
 every cache, and clearing them           ``gl.clear_caches`` → ``caches.CACHES``
 the paper's claims, Table 1              ``paper`` (``gl.paper.scoreboard``, ``gl.paper.table1``)
 =======================================  ===========================================================================
+=======
+Which to use when: ``gl.run`` for any run on your own model and batches (uncached); ``gl.protocol_run`` for the
+protocol's runs (cached on disk); ``gl.geffect`` for one measurement. The tooling (benchmark, notebook execution,
+writing results, the course tools) is apart, in ``geffect_lite.tooling``.
 """
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ import os as _os
 # Idle OpenMP threads must sleep, not spin: with spinning threads a busy 2-core machine runs torch ~50× slower.
 _os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"      # the one version (pyproject.toml reads it)
 
 # Every name is loaded on first use, on purpose: importing torch costs seconds (15 s on a busy 2-core machine), and the
 # command line must check its arguments — and ``import geffect_lite`` must return — before paying for it.
@@ -58,9 +62,9 @@ _NAMES = {
     "setup_notebook": "teach", "fast_mode": "config", "set_seed": "config", "offline": "config",
     "cache_dir": "config", "batches": "setting_data", "protocol_run": "run_cache", "clear_caches": "caches",
 }
-_MODULES = ("plots", "widgets", "metrics", "paper", "bench", "cli", "protocol", "setting_data", "run_cache",
-            "run_store", "calibration", "caches", "teach", "models", "layers", "engine", "objectives", "results", "demo",
-            "notebooks", "trajectory", "reference", "nll", "data", "batching", "config", "context")
+_MODULES = ("plots", "widgets", "metrics", "paper", "protocol", "setting_data", "run_cache", "run_store",
+            "calibration", "caches", "teach", "models", "layers", "engine", "objectives", "results", "demo",
+            "trajectory", "reference", "nll", "data", "batching", "config", "context")
 
 
 def __getattr__(name):

@@ -83,7 +83,7 @@ def calibrate_models(models=("tiny",), settings=protocol.SETTINGS, fast_too: boo
 
 
 def _save_grid(df: pd.DataFrame, seconds: float, models) -> dict:
-    from . import results
+    from .tooling import results
     a = df.attrs
     g = dict(setting=a["setting"], model=a["model"], fast=a["fast"], steps=a["steps"], middle=a["middle"],
              vocab=a["vocab"], grid=df.to_dict("records"), lr=float(df[df.chosen].lr.iloc[0]), seconds=seconds)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -32,8 +33,6 @@ from . import protocol
 from .protocol import SETTINGS, TIERS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
-MODELS = ("tiny", "tiny-retain", "deep", "deep-retain", "smollm2", "smollm2-tofu", "random-llama", "random-gpt2",
-          "random-gptneox", "random-phi", "random-qwen2", "random-gemma")
 BENCH_MODELS = ("tiny", "deep", "smollm2", "smollm2-tofu")
 TABLE1_MODELS = ("tiny", "deep")
 #: the scoreboard's claims, in its order (a test keeps this equal to the registered rules, which need torch to import)
@@ -83,11 +82,33 @@ def positive_float(s):
 
 
 def model_name(s):
-    """A built-in model name or an existing model folder (hub ids need network: not accepted here)."""
-    if s in MODELS or (Path(s).expanduser().is_dir() and (Path(s).expanduser() / "config.json").exists()):
+    """A built-in model name (``models.MODEL_NAMES``) or an existing model folder (hub ids need network: not accepted
+    here)."""
+    if Path(s).expanduser().is_dir() and (Path(s).expanduser() / "config.json").exists():
         return s
-    raise argparse.ArgumentTypeError(f"unknown model {s!r}; valid: {', '.join(MODELS)}, or a folder with a "
+    from .models import MODEL_NAMES          # the one list of names (importing it imports torch)
+    if s in MODEL_NAMES:
+        return s
+    raise argparse.ArgumentTypeError(f"unknown model {s!r}; valid: {', '.join(MODEL_NAMES)}, or a folder with a "
                                      "config.json")
+
+
+def writable_dir(s):
+    """A folder that exists and can be written, or can be created: checked before any run starts."""
+    p = Path(s).expanduser()
+    if p.exists() and not p.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot write to {s!r}: it is a file, not a folder (expected a folder "
+                                         "that exists or can be created)")
+    parent = p
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise argparse.ArgumentTypeError(f"cannot create {s!r}: {str(parent)!r} is a file, not a folder (expected a "
+                                         "folder that exists or can be created)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise argparse.ArgumentTypeError(f"cannot write to {s!r}: {str(parent)!r} is not writable (expected a "
+                                         "folder that exists or can be created)")
+    return s
 
 
 def _choices(name, valid):
@@ -163,7 +184,10 @@ def protocol_cmd(args):
     for m in args.models or tuple(TIERS):
         for name in SETTINGS:
             try:
-                rows.append(dict(model=m, setting=name, description=protocol.setting(name, m, fast=False).describe()))
+                S = protocol.setting(name, m, fast=False)
+                rows.append(dict(model=m, setting=name, description=S.describe(), optimizer=S.optimizer, lr=S.lr,
+                                 lr_source="the rule, calibrated: geffect_lite/results/calibration.json",
+                                 steps=S.steps, batch=S.batch, warmup=S.warmup, decay=S.decay))
             except KeyError as e:
                 rows.append(dict(model=m, setting=name, description=f"not calibrated ({e.args[0]})"))
     if args.json:
@@ -175,7 +199,7 @@ def protocol_cmd(args):
 
 
 def bench(args):
-    from .bench import main as bench_main
+    from .tooling.bench import main as bench_main
     bench_main(args)
 
 
@@ -190,7 +214,7 @@ def table1(args):
 
 
 def notebooks(args):
-    from .notebooks import execute
+    from .tooling.notebooks import execute
     execute(args.only, timeout=args.timeout, fast=args.fast)
 
 
@@ -239,7 +263,7 @@ def _run_commands(sub):
     d.add_argument("--setting", type=_choices("setting", ("paper", "theory")), default="paper")
     d.add_argument("--steps", type=positive_int, default=None, help="instead of the protocol's")
     d.add_argument("--objectives", nargs="+", type=_choices("objective", keys), default=None)
-    d.add_argument("--out", default="outputs/demo")
+    d.add_argument("--out", type=writable_dir, default="outputs/demo", help="checked before anything runs")
     d.add_argument("--json", action="store_true")
     d.set_defaults(fn=demo)
 
@@ -280,7 +304,7 @@ def _paper_commands(sub):
     t.add_argument("--model", type=_choices("model", TABLE1_MODELS), default="tiny")
     t.add_argument("--seeds", nargs="+", type=nonneg_int, default=[0, 1, 2])
     t.add_argument("--fast", action="store_true")
-    t.add_argument("--out", default="outputs/table1")
+    t.add_argument("--out", type=writable_dir, default="outputs/table1")
     t.add_argument("--save", action="store_true", help="commit the tables to geffect_lite/results")
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=table1)

@@ -13,13 +13,12 @@ only where the deviation is the lesson, and says so. Four settings:
   to 0, 5 epochs.
 * ``eval`` — what the Table 1 analogue evaluates (``EVAL``).
 
-**The rule that fixes each learning rate** (stated before any verdict was looked at; ``calibrate`` re-derives it):
-on a ×2 grid, take the learning rate at which **GA's forget risk first exceeds ln |V| — the NLL of a uniform guess
-over the vocabulary — closest to the middle of the run** (ties: the smaller rate). The paper's GA (Llama-2-7B, lr 1e-5,
-AdamW, ≈ 60 steps) crosses that level between steps 25 and 30 of 60: its forget NLL is ≈ 5 nats at step 25 and ≈ 40
-at step 30, for ln(32,000) ≈ 10.4. Each setting and model gets its own rate by the same rule, so "the middle of the
-run" means the same thing on a 1.5 M-parameter model and on SmolLM2; every other objective then runs at that rate,
-as in the paper. For ``table1`` the run is its whole schedule (GA crosses ln |V| in the middle epoch).
+**The rule that fixes each learning rate** is :data:`RULE` (stated before any verdict was looked at, stored with
+the calibration, printed by ``python -m geffect_lite protocol``): on a ×2 grid, the rate at which GA's forget risk
+first exceeds ln |V| closest to the middle of the run, as the paper's GA does.
+
+**The paper's figure settings** are :data:`FIGURES` — one entry per objective and hyper-parameters of Figs. 3–8 —
+which both the demo (:data:`DEMO`, a selection of them) and the claims scoreboard's runs read.
 
 Models (``TIERS``): ``tiny`` (6 blocks), ``deep`` (24 blocks, hidden 64: depth for the layer claims) and
 ``smollm2-tofu`` (30 layers, tied embeddings). Fast mode (CI, ``GEFFECT_FAST=1``) shrinks the tiny tier only
@@ -32,7 +31,7 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, NamedTuple, Optional, Tuple
 
 
 from .config import fast_mode
@@ -52,18 +51,56 @@ FAST_TABLE1 = dict(batch=16, epochs=3, warmup_epochs=1)
 #: evaluation of the Table 1 analogue: rows per split (None = all), generation budget, seeds reported
 EVAL = dict(n_eval=None, fast_n_eval=20, seeds=(0, 1, 2))
 
-#: the demo's objectives (``make demo``): label → (objective, hyper-parameters), the paper's figure settings
-DEMO = {
-    "GA": ("ga", {}),
-    "WGA (α=0.5)": ("wga", {"alpha": 0.5}),
-    "NPO (β=1)": ("npo", {"beta": 1.0}),
-    "TNPO (β=1)": ("tnpo", {"beta": 1.0}),
-    "WTNPO": ("wtnpo", {}),
-    "PO": ("po", {}),
-    "RMU (middle)": ("rmu", {}),
-    "GA+GD": ("ga+gd", {}),
-    "GA+KL": ("ga+kl", {}),
+RULE = ("The rule that fixes each learning rate (stated before any verdict was looked at; ``calibrate`` re-derives "
+        "it): on a ×2 grid, take the learning rate at which GA's forget risk first exceeds ln |V| — the NLL of a "
+        "uniform guess over the vocabulary — closest to the middle of the run (ties: the smaller rate). The paper's "
+        "GA (Llama-2-7B, lr 1e-5, AdamW, ≈ 60 steps) crosses that level between steps 25 and 30 of 60: its forget "
+        "NLL is ≈ 5 nats at step 25 and ≈ 40 at step 30, for ln(32,000) ≈ 10.4. Each setting and model gets its own "
+        "rate by the same rule, so \"the middle of the run\" means the same thing on a 1.5 M-parameter model and on "
+        "SmolLM2; every other objective then runs at that rate, as in the paper. For ``table1`` the run is its whole "
+        "schedule (GA crosses ln |V| in the middle epoch).")
+
+
+class Figure(NamedTuple):
+    """One of the paper's figure settings: a label, the objective, its hyper-parameters (RMU's ``layer`` is a named
+    depth, "shallow" / "middle" / "deep", resolved per model by ``layers.paper_layer``) and the figure."""
+    label: str
+    objective: str
+    hparams: dict
+    figure: str
+
+
+#: the paper's figure settings, Figs. 3–8 (RMU's scale c = 5, as in Fig. 7), keyed as the scoreboard's runs are
+FIGURES: Dict[str, Figure] = {
+    "ga": Figure("GA", "ga", {}, "Fig. 3a–b"),
+    "wga": Figure("WGA (α=0.5)", "wga", {"alpha": 0.5}, "Fig. 3c"),
+    "npo_b0.1": Figure("NPO (β=0.1)", "npo", {"beta": 0.1}, "Fig. 4"),
+    "npo_b1": Figure("NPO (β=1)", "npo", {"beta": 1.0}, "Figs. 4, 5a–b"),
+    "npo_b2": Figure("NPO (β=2)", "npo", {"beta": 2.0}, "Fig. 4"),
+    "tnpo": Figure("TNPO (β=1)", "tnpo", {"beta": 1.0}, "Fig. 5c"),
+    "wtnpo": Figure("WTNPO", "wtnpo", {}, "proposed with Eq. 6 (no figure of its own)"),
+    "po": Figure("PO", "po", {}, "Fig. 6"),
+    "rmu_shallow": Figure("RMU (shallow)", "rmu", {"layer": "shallow", "c": 5.0}, "Fig. 7"),
+    "rmu_middle": Figure("RMU (middle)", "rmu", {"layer": "middle", "c": 5.0}, "Fig. 7"),
+    "rmu_deep": Figure("RMU (deep)", "rmu", {"layer": "deep", "c": 5.0}, "Fig. 7"),
+    "ga+gd": Figure("GA+GD", "ga+gd", {}, "Fig. 8a"),
+    "ga+kl": Figure("GA+KL", "ga+kl", {}, "Fig. 8b"),
+    "ga+rr": Figure("GA+RR", "ga+rr", {}, "Fig. 8c"),
 }
+
+#: the figures the demo runs (``make demo``), in its panel order
+DEMO_FIGURES = ("ga", "wga", "npo_b1", "tnpo", "wtnpo", "po", "rmu_middle", "ga+gd", "ga+kl")
+
+
+def objective_hparams(hparams: dict) -> dict:
+    """A figure's hyper-parameters as an objective takes them without a model at hand: RMU's ``layer="middle"`` is
+    its default (None, the middle layer by ``layers.paper_layer``); "shallow" / "deep" need the model (the
+    scoreboard's ``Runs.spec`` resolves them)."""
+    return {k: v for k, v in hparams.items() if not (k == "layer" and v == "middle")}
+
+
+#: the demo's objectives: label → (objective, hyper-parameters), read from :data:`FIGURES`
+DEMO = {FIGURES[k].label: (FIGURES[k].objective, objective_hparams(FIGURES[k].hparams)) for k in DEMO_FIGURES}
 
 #: the learning rates fixed by the rule, with the calibration that chose them (``calibrate``; data in
 #: geffect_lite/results/calibration.json). Keyed by (setting, model, fast).
@@ -113,9 +150,8 @@ class Setting:
 # Settings
 # --------------------------------------------------------------------------------------------------------------
 def rule() -> str:
-    """The rule that fixes the learning rates, as stated in this module's docstring (one paragraph)."""
-    para = __doc__[__doc__.index("**The rule"):].split("\n\n")[0]
-    return " ".join(para.replace("**", "").split())
+    """The rule that fixes the learning rates (:data:`RULE`, one paragraph)."""
+    return RULE
 
 
 def tier(model: str, fast: bool = False) -> dict:
@@ -167,5 +203,6 @@ def load_calibration() -> Dict[Tuple[str, str, bool], float]:
     return {(c["setting"], c["model"], bool(c["fast"])): float(c["lr"]) for c in data.get("chosen", [])}
 
 
-__all__ = ["Setting", "setting", "rule", "tier", "calibrated_lr", "load_calibration", "n_forget_rows", "SETTINGS", "TIERS",
-           "FAST_TIER", "TABLE1", "FAST_TABLE1", "EVAL", "DEMO", "LR", "GRID_FACTOR"]
+__all__ = ["Setting", "Figure", "setting", "rule", "tier", "calibrated_lr", "load_calibration", "n_forget_rows",
+           "objective_hparams", "SETTINGS", "TIERS", "FAST_TIER", "TABLE1", "FAST_TABLE1", "EVAL", "RULE", "FIGURES",
+           "DEMO_FIGURES", "DEMO", "LR", "GRID_FACTOR"]

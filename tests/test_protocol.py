@@ -9,6 +9,7 @@ import geffect_lite as gl
 from geffect_lite import calibration, protocol, run_cache, setting_data
 from geffect_lite import results
 from geffect_lite.models import TINY_DIR
+from geffect_lite.objectives import get_objective
 
 pytestmark = pytest.mark.skipif(not (TINY_DIR / "model.safetensors").exists(), reason="tiny model not built")
 
@@ -74,3 +75,27 @@ def test_cache_key_follows_what_changes_the_run():
     assert k != run_cache.cache_key("wga", {"alpha": 1.0}, S, {})
     assert k != run_cache.cache_key("wga", {"alpha": 0.5}, S.replace(seed=1), {})
     assert k != run_cache.cache_key("wga", {"alpha": 0.5}, S, {"instances": True})
+
+
+def test_the_rule_is_data_and_the_committed_one():
+    """The rule is a constant (not parsed out of a docstring), and the calibration was made under exactly it."""
+    assert protocol.rule() == protocol.RULE and "ln |V|" in protocol.RULE and "middle of the run" in protocol.RULE
+    assert protocol.RULE not in (protocol.__doc__ or "")
+    assert results.load("calibration")["rule"] == protocol.RULE
+
+
+def test_figure_settings_are_one_table():
+    """The demo and the claims' runs read the paper's figure settings from protocol.FIGURES (RMU at c = 5, Fig. 7)."""
+    from geffect_lite.demo import OBJECTIVES
+    from geffect_lite.paper.runs import RUN_SPECS
+    shared = set(protocol.FIGURES) & set(RUN_SPECS)
+    assert len(shared) >= 13
+    for key in shared:
+        f, s = protocol.FIGURES[key], RUN_SPECS[key]
+        assert (s.objective, s.hparams, s.figure, s.setting) == (f.objective, f.hparams, f.figure, "paper"), key
+    assert all(f.hparams.get("c") == 5.0 for f in protocol.FIGURES.values() if f.objective == "rmu")
+    figures = {(f.objective, tuple(sorted(protocol.objective_hparams(f.hparams).items()))) for f in protocol.FIGURES.values()}
+    for label, (objective, hp) in OBJECTIVES.items():
+        assert (objective, tuple(sorted(hp.items()))) in figures, label
+    assert OBJECTIVES["RMU (middle)"] == ("rmu", {"c": 5.0})
+    assert get_objective("rmu", **OBJECTIVES["RMU (middle)"][1]).hparams["layer"] is None    # None = the middle layer

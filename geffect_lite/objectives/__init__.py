@@ -1,21 +1,17 @@
-"""Unlearning objectives — one module per family, each naming its equations in Wang et al. 2025 (arXiv 2502.19301):
+"""Unlearning objectives of Wang et al. 2025 (arXiv 2502.19301) and beyond — one module per family, each naming its
+equations in its own docstring:
 
-=====================  =========================================  =====================  ========
-module                 objectives                                 paper                  notebook
-=====================  =========================================  =====================  ========
-``base``               Objective, TokenWeighted, validators       the weighted-NLL form  01
-``ga``                 GA, WGA                                    Eqs. 1–2, Fig. 3       03–04
-``npo``                NPO, TNPO, WTNPO                           Eqs. 3–6, Figs. 4–5    05–06
-``po``                 PO, IdkDPO                                 Eq. 7, Fig. 6          07
-``rmu``                RMU                                        Eq. 8, Fig. 7          08
-``regularisers``       GD, KL, RR, Regularised                    Fig. 8                 09
-``beyond``             SimNPO, SatImp, CE-U, UNDIAL, your own     —                      10
-``weights``            weight_view, summary (1/p next to w)       Eqs. 1, 2, 4, 6        03–06
-``registry``           get_objective, list_objectives, register   —                      —
-=====================  =========================================  =====================  ========
+* ``base`` — Objective, TokenWeighted, the validators; ``weights`` — weight_view and summary (1/p next to w);
+* ``ga`` (GA, WGA), ``npo`` (NPO, TNPO, WTNPO), ``po`` (PO, IdkDPO), ``rmu`` (RMU), ``beyond`` (SimNPO, SatImp,
+  CE-U, UNDIAL, your own);
+* ``regularisers`` — the retain-side terms ``retain_nll`` (GD's), ``retain_kl`` (KL's) and ``rr``, and the
+  composites ``<objective>+<regulariser>`` (``gd`` and ``kl`` are aliases after a "+");
+* ``registry`` — get_objective, list_objectives, register_objective, and the one check of a composite.
 
-Every objective is a loss that is *minimised*; its terms (:meth:`Objective.terms`) are what the G-effect engine
-differentiates. ``python -m geffect_lite objectives`` prints the table of all of them.
+Which equation and figure each objective implements, and which notebook teaches it: docs/paper.md, "Where each
+equation lives in the code" (the project's only copy of that map). Every objective is a loss that is *minimised*;
+its terms (:meth:`Objective.terms`) are what the G-effect engine differentiates. ``python -m geffect_lite
+objectives`` prints the table of all of them.
 """
 from __future__ import annotations
 
@@ -25,15 +21,16 @@ from .beyond import CEU, UNDIAL, SatImp, SimNPO, UserObjective, simnpo_loss
 from .ga import GA, WGA
 from .npo import NPO, TNPO, WTNPO, npo_loss, tnpo_weight
 from .po import PO, IdkDPO, dpo_loss
-from .registry import (ALIASES, OBJECTIVES, get_objective, list_objectives, register_objective,
-                       unregister_objective, valid_names)
-from .regularisers import GD, KLGA, REGULARISERS, GDReg, KLReg, Regularised, Regulariser, RRReg
+from .registry import (ALIASES, OBJECTIVES, check_composite, get_objective, list_objectives, register_objective,
+                       regulariser_name, unregister_objective, valid_names)
+from .regularisers import GD, KLGA, REGULARISER_ALIASES, REGULARISERS, GDReg, KLReg, Regularised, Regulariser, RRReg
 from .rmu import RMU
 
 __all__ = [
     "Context", "Objective", "TokenWeighted", "Regularised", "Regulariser", "UserObjective",
     "GA", "GD", "KLGA", "WGA", "NPO", "SimNPO", "TNPO", "WTNPO", "PO", "IdkDPO", "RMU", "UNDIAL", "SatImp", "CEU",
-    "GDReg", "KLReg", "RRReg", "REGULARISERS", "OBJECTIVES", "ALIASES",
+    "GDReg", "KLReg", "RRReg", "REGULARISERS", "REGULARISER_ALIASES", "OBJECTIVES", "ALIASES",
     "get_objective", "list_objectives", "register_objective", "unregister_objective", "valid_names",
+    "check_composite", "regulariser_name",
     "npo_loss", "simnpo_loss", "dpo_loss", "tnpo_weight",
 ]

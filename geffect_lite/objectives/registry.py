@@ -1,6 +1,8 @@
 """The objective registry: names → objectives, composites ``<objective>+<regulariser>…``, and your own.
 
-``get_objective("npo", beta=1)``, ``get_objective("wga+kl", lam=2)``, ``get_objective("ga+gd+kl")``;
+``get_objective("npo", beta=1)``, ``get_objective("wga+retain_kl", lam=2)``, ``get_objective("ga+gd+kl")``;
+objective names and regulariser names are disjoint (``retain_nll``, ``retain_kl``, ``rr``; after a "+", ``gd`` and
+``kl`` are aliases of the first two), and :func:`check_composite` is the one check of a composite's parts;
 :func:`list_objectives` is the table of every objective (equation, weight on ∇log p, whether it needs θ_ref or a
 retain batch, defaults, the notebook that teaches it); :func:`register_objective` adds a user function.
 """
@@ -14,7 +16,7 @@ from .beyond import CEU, UNDIAL, SatImp, SimNPO, UserObjective
 from .ga import GA, WGA
 from .npo import NPO, TNPO, WTNPO
 from .po import PO, IdkDPO
-from .regularisers import GD, KLGA, REGULARISERS, Regularised
+from .regularisers import GD, KLGA, REGULARISER_ALIASES, REGULARISERS, Regularised
 from .rmu import RMU
 
 OBJECTIVES: Dict[str, type] = {
@@ -28,21 +30,59 @@ _BUILTIN = frozenset(OBJECTIVES) | frozenset(ALIASES)
 def valid_names() -> str:
     """Every valid objective name, for error messages."""
     return (", ".join(sorted(OBJECTIVES)) + "; aliases: " + ", ".join(f"{a} = {b}" for a, b in ALIASES.items())
-            + "; and '<objective>+<regulariser>' with regularisers " + ", ".join(REGULARISERS)
-            + " (e.g. npo+kl, wga+gd, rmu+rr, ga+gd+kl)")
+            + "; and '<objective>+<regulariser>' with regularisers " + ", ".join(REGULARISERS) + " (aliases "
+            + ", ".join(f"{a} = {b}" for a, b in REGULARISER_ALIASES.items())
+            + "; e.g. npo+kl, wga+gd, rmu+rr, ga+gd+kl)")
+
+
+def regulariser_name(name: str) -> str:
+    """The regulariser's name (an alias resolved), or KeyError listing the valid ones."""
+    key = REGULARISER_ALIASES.get(name, name)
+    if key not in REGULARISERS:
+        raise KeyError(f"unknown regulariser {name!r}; valid: {', '.join(REGULARISERS)} (aliases "
+                       + ", ".join(f"{a} = {b}" for a, b in REGULARISER_ALIASES.items()) + ")")
+    return key
+
+
+def check_composite(base: Objective, regs, hparams: dict, name: Optional[str] = None):
+    """The one check of a composite ``base + regs`` with ``hparams`` (the base's own already taken): every regulariser
+    known (aliases resolved) and used at most once, every hyper-parameter a λ or a regulariser's own. Returns (the
+    regulariser classes, λ name per term — ``lam`` for one regulariser, ``lam_<term>`` for several —, the composite's
+    name, ``<base>+<term>…`` unless given). KeyError / TypeError naming the bad value and the valid ones."""
+    regs = tuple([regs] if isinstance(regs, str) else regs)
+    try:
+        canon = [regulariser_name(r) for r in regs]
+    except KeyError:
+        canon = None
+    if not regs or canon is None or len(set(canon)) != len(canon):
+        raise KeyError(f"regularisers {regs!r}: each must be one of {', '.join(REGULARISERS)} (or an alias: "
+                       f"{', '.join(REGULARISER_ALIASES)}), at most once")
+    classes = [REGULARISERS[r] for r in canon]
+    lams = {g.term: ("lam" if len(classes) == 1 else f"lam_{g.term}") for g in classes}
+    name = name or "+".join([base.name] + [g.term for g in classes])
+    valid = [*lams.values(), *sorted({n for g in classes for n in g.defaults})]
+    unknown = sorted(set(hparams) - set(valid))
+    if unknown:
+        raise TypeError(f"objective {name!r} has no hyper-parameter(s) {', '.join(unknown)}; valid: "
+                        f"{', '.join([*base.defaults, *valid])}")
+    return classes, lams, name
 
 
 def _composite(key: str):
-    """(base class, [regulariser names]) for ``"a+r1+r2"``, or None. ``gd``/``kl`` as a base mean ``ga+gd``/``ga+kl``."""
+    """(base class, [regulariser names]) for ``"a+r1+r2"``, or None. A named composite as the base (``gd`` = GA+GD)
+    contributes its own base and regularisers: ``"gd+kl"`` is GA + retain_nll + retain_kl."""
     parts = [p.strip() for p in key.split("+")]
     base, regs = ALIASES.get(parts[0], parts[0]), parts[1:]
-    if base in ("gd", "kl"):
-        base, regs = "ga", [base] + regs
-    if base in OBJECTIVES and regs and all(r in REGULARISERS for r in regs):
-        if issubclass(OBJECTIVES[base], Regularised):
+    if base not in OBJECTIVES or not regs:
+        return None
+    cls = OBJECTIVES[base]
+    if issubclass(cls, Regularised):
+        if cls.base_cls is None:
             return None
-        return OBJECTIVES[base], regs
-    return None
+        cls, regs = cls.base_cls, [*cls.reg_names, *regs]
+    if not all(REGULARISER_ALIASES.get(r, r) in REGULARISERS for r in regs):
+        return None
+    return cls, regs
 
 
 def get_objective(name, **hparams) -> Objective:
@@ -61,14 +101,8 @@ def get_objective(name, **hparams) -> Objective:
     if found is None:
         raise KeyError(f"unknown objective {name!r}; valid names: {valid_names()}")
     bcls, regs = found
-    own = {n for r in regs for n in REGULARISERS[r].defaults} | {"lam"} | {f"lam_{r}" for r in regs}
-    unknown = sorted(set(hparams) - set(bcls.defaults) - own)
-    if unknown:
-        lam = ["lam"] if len(regs) == 1 else [f"lam_{r}" for r in regs]
-        valid = [*bcls.defaults, *lam, *sorted(n for r in regs for n in REGULARISERS[r].defaults)]
-        raise TypeError(f"objective {key!r} has no hyper-parameter(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
     base = bcls(**{k: v for k, v in hparams.items() if k in bcls.defaults})
-    return Regularised(base, regs, **{k: v for k, v in hparams.items() if k not in bcls.defaults})
+    return Regularised(base, regs, **{k: v for k, v in hparams.items() if k not in bcls.defaults})  # checked there
 
 
 def list_objectives(include_regularisers: bool = True):
@@ -102,7 +136,7 @@ def register_objective(name: str, fn: Optional[Callable] = None, *, needs_ref: b
     key = name.strip().lower()
     if "+" in key:
         raise ValueError(f"objective names cannot contain '+' (reserved for regularisers): {name!r}")
-    if key in REGULARISERS and key not in OBJECTIVES:
+    if key in REGULARISERS:
         raise ValueError(f"{key!r} is a regulariser name")
     if key in _BUILTIN and not overwrite:
         raise ValueError(f"{key!r} is a built-in objective; pass overwrite=True to replace it.")
@@ -133,4 +167,4 @@ def unregister_objective(name: str) -> None:
 
 
 __all__ = ["OBJECTIVES", "ALIASES", "get_objective", "list_objectives", "register_objective",
-           "unregister_objective", "valid_names"]
+           "unregister_objective", "valid_names", "check_composite", "regulariser_name"]

@@ -3,16 +3,20 @@
 A regularised objective is L = L_forget + Σ_r λ_r·L_r(D_retain). Its G-effect is the sum of its terms' G-effects, so
 each term's own e_u and e_r can be read separately — the paper's Fig. 8:
 
-* **GD** (gradient difference): L_r = R(D_retain), the retain NLL — it pulls the retain risk down (e_r > 0);
-* **KL**: L_r = KL(π_ref ‖ π_θ) on retain data — zero with zero gradient at θ = θ_ref, growing as θ drifts;
-* **RR** (representation retention, RMU's retain term): ‖h_θ − h_ref‖² at one layer.
+* ``retain_nll`` (GD's term, gradient difference): L_r = R(D_retain), the retain NLL — it pulls the retain risk
+  down (e_r > 0);
+* ``retain_kl`` (KL's term): L_r = KL(π_ref ‖ π_θ) on retain data — zero with zero gradient at θ = θ_ref, growing
+  as θ drifts;
+* ``rr`` (representation retention, RMU's retain term): ‖h_θ − h_ref‖² at one layer.
 
-:class:`Regularised` builds any ``<objective>+<regulariser>[+<regulariser>…]``; its terms are named ``"forget"`` and
-after each regulariser (``"gd"``, ``"kl"``, ``"rr"``).
+The regulariser names differ from every objective name; ``gd`` and ``kl`` are accepted as aliases of the first two
+(``"npo+kl"`` = ``"npo+retain_kl"``). :class:`Regularised` builds any ``<objective>+<regulariser>[+<regulariser>…]``;
+its terms are named ``"forget"`` and after each regulariser's Fig. 8 label (``term``: ``"gd"``, ``"kl"``, ``"rr"``),
+as are its λ's when there are several (``lam_gd``, ``lam_kl``, ``lam_rr``).
 """
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 import torch
 
@@ -26,6 +30,7 @@ from .rmu import check_layer
 class Regulariser:
     """A retain-side term L_r; :class:`Regularised` adds λ·L_r to a forget objective."""
     name = "reg"
+    term = "reg"             # the term's label in ``terms()`` and in λ's name (Fig. 8's)
     equation = ""
     needs_ref = False
     ref_full = False
@@ -52,7 +57,8 @@ class Regulariser:
 
 class GDReg(Regulariser):
     """Gradient difference's retain term: R(D_retain) = −(1/N_R) Σ log p, the token-mean retain NLL."""
-    name = "gd"
+    name = "retain_nll"
+    term = "gd"
     equation = "L_gd = −(1/N_R) Σ_bt log p_bt(retain)"
 
     def value(self, ctx, who):
@@ -70,7 +76,8 @@ class KLReg(Regulariser):
     positions; they use all B·T, a relative difference of order 1/T). ``"answer"``: token mean over retain answer
     positions. Gradient w.r.t. the logits: λ(π_θ − π_ref)/#positions, exactly 0 at θ = θ_ref. Needs θ_ref's full
     log-softmax of the retain batch."""
-    name = "kl"
+    name = "retain_kl"
+    term = "kl"
     equation = "L_kl = (1/#pos) Σ_pos KL(π_ref(·|pos) ‖ π_θ(·|pos))   (retain batch)"
     needs_ref = True
     ref_full = True
@@ -93,6 +100,7 @@ class RRReg(Regulariser):
     ``hidden_states[rr_layer]`` (h_ref detached). ``rr_layer`` default None = the base objective's layer when it has
     one (RMU), else the middle layer (:func:`~geffect_lite.layers.paper_layer`). Zero with zero gradient at θ_ref."""
     name = "rr"
+    term = "rr"
     equation = "L_rr = mean_attended ‖h_θ − h_ref‖²/d at hidden_states[rr_layer]   (retain batch)"
     needs_ref = True
     defaults = {"rr_layer": None}
@@ -128,11 +136,9 @@ class RRReg(Regulariser):
         return (((h - href) ** 2).mean(-1) * att).sum() / att.sum()
 
 
-REGULARISERS = {"gd": GDReg, "kl": KLReg, "rr": RRReg}
-
-
-def _lam_names(regs: Sequence[str]):
-    return {r: ("lam" if len(regs) == 1 else f"lam_{r}") for r in regs}
+REGULARISERS = {"retain_nll": GDReg, "retain_kl": KLReg, "rr": RRReg}
+#: the regularisers' old names (they are also objective names: "gd" = GA+GD, "kl" = GA+KL), still accepted after "+"
+REGULARISER_ALIASES = {"gd": "retain_nll", "kl": "retain_kl"}
 
 
 class Regularised(Objective):
@@ -150,23 +156,13 @@ class Regularised(Objective):
         base = base if base is not None else (self.base_cls() if self.base_cls is not None else None)
         if not isinstance(base, Objective) or isinstance(base, Regularised):
             raise TypeError("Regularised needs a plain base objective, e.g. Regularised(get_objective('npo'), 'kl')")
-        regs = tuple([regs] if isinstance(regs, str) else (regs or self.reg_names))
-        bad = [r for r in regs if r not in REGULARISERS]
-        if not regs or bad or len(set(regs)) != len(regs):
-            raise KeyError(f"regularisers {regs!r}: each must be one of {', '.join(REGULARISERS)}, at most once")
-        lams = _lam_names(regs)
-        own = {n for r in regs for n in REGULARISERS[r].defaults}
-        name = self.name if self.base_cls is not None else "+".join((base.name,) + regs)
-        valid = [*lams.values(), *sorted(own)]
-        unknown = sorted(set(hp) - set(valid))
-        if unknown:
-            raise TypeError(f"objective {name!r} has no hyper-parameter(s) {', '.join(unknown)}; valid: "
-                            f"{', '.join([*base.defaults, *valid])}")
+        from .registry import check_composite      # the one validation of a composite (names, λ's, hyper-parameters)
+        classes, lams, name = check_composite(base, regs or self.reg_names, hp,
+                                              self.name if self.base_cls is not None else None)
         self.base, self.name = base, name
-        self.regs = {r: REGULARISERS[r](base, **{k: v for k, v in hp.items() if k in REGULARISERS[r].defaults})
-                     for r in regs}
-        self.lams = {r: nonneg(lams[r], hp.get(lams[r], 1.0)) for r in regs}
-        self.hparams = {**base.hparams, **{lams[r]: self.lams[r] for r in regs}}
+        self.regs = {g.term: g(base, **{k: v for k, v in hp.items() if k in g.defaults}) for g in classes}
+        self.lams = {r: nonneg(lams[r], hp.get(lams[r], 1.0)) for r in self.regs}
+        self.hparams = {**base.hparams, **{lams[r]: self.lams[r] for r in self.regs}}
         self._sync()
         self.needs_ref = base.needs_ref or any(g.needs_ref for g in self.regs.values())
         self.ref_full = base.ref_full or any(g.ref_full for g in self.regs.values())
@@ -237,7 +233,7 @@ class GD(Regularised):
     equation = "L = (1/N) Σ_bt log p_bt(forget) + λ·(−(1/N_R) Σ_bt log p_bt(retain))   (token means)"
     weight = "1; retain −λ"
     base_cls = GA
-    reg_names = ("gd",)
+    reg_names = ("retain_nll",)
     defaults = {"lam": 1.0}
 
 
@@ -248,10 +244,11 @@ class KLGA(Regularised):
     equation = "L = (1/N) Σ_bt log p_bt(forget) + λ·(1/#pos) Σ_pos KL(π_ref ‖ π_θ)(retain)"
     weight = "1 (+ KL, in logit space)"
     base_cls = GA
-    reg_names = ("kl",)
+    reg_names = ("retain_kl",)
     defaults = {"lam": 1.0, "kl_positions": "all"}
     needs_ref = True
     ref_full = True
 
 
-__all__ = ["Regulariser", "GDReg", "KLReg", "RRReg", "REGULARISERS", "Regularised", "GD", "KLGA"]
+__all__ = ["Regulariser", "GDReg", "KLReg", "RRReg", "REGULARISERS", "REGULARISER_ALIASES", "Regularised", "GD",
+           "KLGA"]

@@ -7,7 +7,9 @@ module              what
 ``runs``            the trajectories the claims read (RUN_SPECS), under the protocol's settings
 ``claims``          the machinery: a claim is a stated rule returning a verdict, its numbers and its reason
 ``rules_*``         the rules, by part of the paper (identities; GA/WGA; NPO/TNPO; PO/RMU/regularisers; insights)
-``scoreboard``      the scoreboard at one seed, over seeds and rates (fragile), at three scales, committed data
+``scoreboard``      the verdicts: the scoreboard at one seed, over seeds and rates (fragile), aggregated
+``scoreboard_io``   the committed scoreboards: save, merge re-judged claims, read, the three-scale table
+``render``          the three-scale table in Markdown (the README's block) and the runs behind each column
 ``table``           the Table 1 analogue over seeds, with ties read as "not comparable"
 ``diagnoses``       for every miss, the ablation that varies one factor
 ``accumulated``     Σ_t −η_t·e_t against the realised change of the risk
@@ -17,7 +19,9 @@ module              what
 from . import accumulated, diagnoses
 from .claims import CLAIMS, VERDICTS
 from .runs import RUN_SPECS, Runs
-from .scoreboard import aggregate, committed, runs_line, scoreboard, sensitivity, three_scales
+from .render import runs_line
+from .scoreboard import aggregate, scoreboard, sensitivity
+from .scoreboard_io import committed, three_scales
 from .table import agreement, committed_table, plot_fq_mu, table1, tables
 
 __all__ = ["accumulated", "diagnoses", "CLAIMS", "VERDICTS", "RUN_SPECS", "Runs", "scoreboard", "sensitivity", "aggregate", "committed", "runs_line",

@@ -14,14 +14,25 @@ import pandas as pd
 TOLERANCE = 0.25          # a cumulative prediction "tracks" while within 25 % of the realised change
 
 
+def per_step(s: pd.DataFrame, short: str) -> Dict[str, pd.Series]:
+    """The three per-step changes of risk ``short`` ("u" forget, "r" retain) that the sums add up: the raw
+    prediction −η_t·e_t, the optimiser-aware prediction ∇R_tᵀΔθ_t and the realised R(θ_{t+1}) − R(θ_t)."""
+    return {"raw": -s.lr * s[f"e_{short}"], "aware": s[f"pred_d{short}"], "real": s[f"real_d{short}"]}
+
+
+def totals(steps: pd.DataFrame) -> dict:
+    """Σ_t −η_t·e_t (raw), Σ_t ∇R_tᵀΔθ_t (optimiser-aware) and the realised R_T − R_0, per risk set (keys
+    ``raw_u``, ``aware_u``, ``real_u``, ``raw_r`` …), over the steps whose realised change was measured."""
+    s = steps.dropna(subset=["real_du"])
+    return {f"{kind}_{short}": float(v.sum()) for short in ("u", "r") for kind, v in per_step(s, short).items()}
+
+
 def curves(steps: pd.DataFrame) -> pd.DataFrame:
     """Per step t: the cumulative raw and optimiser-aware predictions and the realised change up to θ_{t+1}."""
     s = steps[(steps.status == "ok") & steps.e_u.notna()].dropna(subset=["real_du"]) if "status" in steps else steps
     out = {"step": s.step.to_numpy() + 1}
     for short, rs in (("u", "forget"), ("r", "retain")):
-        out[f"raw_{rs}"] = np.cumsum(-(s.lr * s[f"e_{short}"]).to_numpy())
-        out[f"aware_{rs}"] = np.cumsum(s[f"pred_d{short}"].to_numpy())
-        out[f"real_{rs}"] = np.cumsum(s[f"real_d{short}"].to_numpy())
+        out.update({f"{kind}_{rs}": np.cumsum(v.to_numpy()) for kind, v in per_step(s, short).items()})
     return pd.DataFrame(out)
 
 
@@ -54,4 +65,4 @@ def table(trajectories: Dict[str, "object"]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-__all__ = ["curves", "breaks_at", "table", "TOLERANCE", "NEGLIGIBLE"]
+__all__ = ["per_step", "totals", "curves", "breaks_at", "table", "TOLERANCE", "NEGLIGIBLE"]

@@ -8,8 +8,9 @@ import time
 import pandas as pd
 
 from .diagnoses import diagnose
-from .scoreboard import (aggregate, counts, markdown, merge_rejudged, readme_block, save, scoreboard, sensitivity,
-                         three_scales)
+from .render import markdown, readme_block
+from .scoreboard import aggregate, counts, scoreboard, sensitivity
+from .scoreboard_io import merge_rejudged, save, three_scales
 from .table import agreement, plot_fq_mu, save_table, summary, tables
 
 

@@ -24,7 +24,8 @@ import pandas as pd
 from .. import results
 from .claims import CLAIMS, by_id
 from .runs import Runs
-from .scoreboard import TIER_MODELS, aggregate, committed, scoreboard
+from .scoreboard import TIER_MODELS, aggregate, scoreboard
+from .scoreboard_io import committed
 
 FACTORS = {
     "optimizer": ({"setting": "theory"}, "plain SGD instead of AdamW"),
@@ -123,9 +124,10 @@ def diagnose(ablate_on: str = "tiny", tiers=TIER_MODELS, progress: bool = True, 
         if cid in here and factors_for(cid):
             frames.append(ablate(ablate_on, cid, factors_for(cid), progress=progress))
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    results.save("diagnoses", dict(ablate_on=ablate_on, missing={m: list(misses(m).claim) for m in tiers},
-                                   rows=df.to_dict("records"), free=[f for cid in order for f in free_factors(cid)]),
-                 command=command or "python -m geffect_lite claims --diagnose", seconds=time.time() - t0)
+    from ..tooling.results import save      # writing is tooling (git, provenance)
+    save("diagnoses", dict(ablate_on=ablate_on, missing={m: list(misses(m).claim) for m in tiers},
+                           rows=df.to_dict("records"), free=[f for cid in order for f in free_factors(cid)]),
+         command=command or "python -m geffect_lite claims --diagnose", seconds=time.time() - t0)
     return df
 
 

@@ -12,6 +12,7 @@ from ..context import Context
 from ..engine import geffect
 from ..engine.dots import named_params
 from ..objectives import get_objective
+from .accumulated import totals as accumulated      # Σ_t of the per-step predictions and changes
 from .claims import claim, result
 
 
@@ -86,17 +87,6 @@ def first_order(runs) -> dict:
                        "pred ΔR_r": float(s.pred_dr.iloc[0]), "real ΔR_r": float(s.real_dr.iloc[0])},
                   f"GA with plain SGD at 1/256 of the theory rate (η = {eta:.3g}): |ΔR_u − (−η e_u)| ≤ 10 % of "
                   "|η e_u| at every step, with the same sign", f"worst relative error {ru:.2g}")
-
-
-def accumulated(steps) -> dict:
-    """Σ_t −η_t·e_t (raw), Σ_t ∇R_tᵀΔθ_t (optimiser-aware) and the realised R_T − R_0, per risk set."""
-    s = steps.dropna(subset=["real_du"])
-    out = {}
-    for short in ("u", "r"):
-        out[f"raw_{short}"] = float((-s.lr * s[f"e_{short}"]).sum())
-        out[f"aware_{short}"] = float(s[f"pred_d{short}"].sum())
-        out[f"real_{short}"] = float(s[f"real_d{short}"].sum())
-    return out
 
 
 @claim("accumulated", "the G-effect as a stand-in for the performance change (inferred, Taylor): summed over a "

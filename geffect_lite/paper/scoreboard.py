@@ -7,8 +7,9 @@ live on one model, then over seeds and learning rates, and at three scales.
   (seed 0): five runs. :func:`aggregate` turns them into one verdict per claim: **reproduced** (at every seed),
   **not reproduced** (at no seed), **fragile** (the seeds disagree), or **not applicable**, with "k of n" over all
   five runs and a note when the learning rate flips it.
-* :func:`save` / :func:`committed` — the results stored with their provenance (``geffect_lite/results``), and
-  :func:`three_scales`, the table claim | paper | tiny | deep | SmolLM2 built from them.
+
+This module only judges. Storing and reading the committed runs (``save``, ``merge_rejudged``, ``committed``,
+``three_scales``) is :mod:`.scoreboard_io`; the Markdown of the three-scale table (the README's) is :mod:`.render`.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from typing import Optional, Sequence
 
 import pandas as pd
 
-from .. import results
 # the rules register themselves in this order, which is the scoreboard's: identities, GA/WGA, NPO/TNPO, PO/RMU/
 # regularisers, Table 1 and the insights
 from . import rules_identities  # noqa: F401,I001
@@ -105,105 +105,10 @@ def aggregate(long: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def save(model: str, long: pd.DataFrame, command: str, seconds: float) -> None:
-    """Commit a tier's sensitivity runs and their aggregate as ``results/scoreboard-<model>.json``."""
-    cfg = long.attrs.get("config", {})
-    results.save(f"scoreboard-{model}", dict(model=model, rows=long.drop(columns=["values"]).to_dict("records"),
-                                              values=long["values"].tolist(), config=cfg,
-                                              aggregate=aggregate(long).to_dict("records")), command, seconds)
-
-
-def merge_rejudged(model: str, new: pd.DataFrame, command: str):
-    """The committed runs of ``model`` with the rows of the re-judged claims replaced by ``new``'s (same seeds and
-    rates required, committed run order kept); returns (long, the command recording both steps, the committed
-    seconds)."""
-    d = results.load(f"scoreboard-{model}")
-    if d is None:
-        raise ValueError(f"no committed scoreboard for {model!r} to merge into; run without --claims first")
-    old = pd.DataFrame(d["rows"]).assign(values=d.get("values"))
-    grid = lambda df: sorted(set(zip(df.seed, df.lr_scale)))
-    if grid(old) != grid(new):
-        raise ValueError(f"the re-judged runs {grid(new)} are not the committed ones {grid(old)}")
-    runs = {r: i for i, r in enumerate(dict.fromkeys(zip(old.seed, old.lr_scale)))}     # the committed run order
-    order = {c.id: i for i, c in enumerate(CLAIMS)}
-    long = pd.concat([old[~old.claim.isin(set(new.claim))], new], ignore_index=True)
-    long = long.assign(_run=[runs[r] for r in zip(long.seed, long.lr_scale)], _claim=long.claim.map(order))
-    long = long.sort_values(["_run", "_claim"], kind="stable").drop(columns=["_run", "_claim"]).reset_index(drop=True)
-    long.attrs["config"] = dict(d.get("config", {}), rejudged=dict(claims=sorted(set(new.claim)),
-                                                                   config=new.attrs.get("config", {})))
-    prov = d.get("provenance", {})
-    return long, f"{prov.get('command', '?')}; then {command}", float(prov.get("seconds", 0.0))
-
-
-def committed(model: str) -> Optional[pd.DataFrame]:
-    """A tier's committed runs (long format) with ``attrs["provenance"]``, or None."""
-    d = results.load(f"scoreboard-{model}")
-    if d is None:
-        return None
-    df = pd.DataFrame(d["rows"]).assign(values=d.get("values"))
-    df.attrs["provenance"] = d.get("provenance", {})
-    return df
-
-
-def three_scales(models=TIER_MODELS) -> pd.DataFrame:
-    """claim | paper | one column per tier ("reproduced (5 of 5)" …), from the committed results."""
-    table = None
-    for m in models:
-        long = committed(m)
-        col = aggregate(long)[["claim", "paper", "summary"]].rename(columns={"summary": m}) if long is not None \
-            else pd.DataFrame(dict(claim=[c.id for c in CLAIMS], paper=[c.paper for c in CLAIMS], **{m: "not run"}))
-        table = col if table is None else table.merge(col.drop(columns="paper"), on="claim", how="outer")
-    order = {c.id: i for i, c in enumerate(CLAIMS)}
-    return table.sort_values("claim", key=lambda s: s.map(order)).reset_index(drop=True)
-
-
-def markdown(models=TIER_MODELS) -> str:
-    """The three-scale table as Markdown (the README's, between its ``claims`` markers; a test keeps them equal)."""
-    t = three_scales(models)
-    lines = ["| claim | paper | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
-    lines += [f"| `{r['claim']}` | {r['paper']} | " + " | ".join(str(r[m]) for m in models) + " |"
-              for r in t.to_dict("records")]
-    lines += ["", "Runs behind each column: " + "; ".join(f"`{m}`: {runs_line(m)}" for m in models) + "."]
-    return "\n".join(lines) + "\n"
-
-
-def compute_seconds(model: str) -> float:
-    """How long a tier's committed runs took: the saving command's time, or — when the trajectories came from the disk
-    cache — the sum of their own recorded compute times (each run's ``run_seconds``; Table 1's time is not in it),
-    whichever is larger."""
-    d = results.load(f"scoreboard-{model}") or {}
-    cfg = d.get("config", {})
-    trajectories = sum(sum(r.get("run_seconds", {}).values()) for r in cfg.get("runs", [cfg]))
-    return max(float(d.get("provenance", {}).get("seconds", 0.0)), float(trajectories))
-
-
-def runs_line(model: str) -> str:
-    """The committed runs of a tier in words ("seeds 0, 1, 2 at the protocol's rate; ×0.5, ×2 at seed 0; 41 min")."""
-    long = committed(model)
-    if long is None:
-        return "none committed"
-    seeds = sorted(set(long[long.lr_scale == 1.0].seed))
-    scales = sorted(set(long.lr_scale) - {1.0})
-    out = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} at the protocol's rate"
-    if scales:
-        out += f"; {', '.join(f'×{k:g}' for k in scales)} the rate at seed {min(long.seed)}"
-    minutes = compute_seconds(model) / 60
-    n = len(set(zip(long.seed, long.lr_scale)))
-    return out + f" ({n} run{'s' if n > 1 else ''}, {minutes:.0f} min)"
-
-
-def readme_block(text: str, name: str, body: str) -> str:
-    """``text`` with the block between ``<!-- name:start -->`` and ``<!-- name:end -->`` replaced by ``body``."""
-    a, b = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
-    i, j = text.index(a) + len(a), text.index(b)
-    return text[:i] + body + text[j:]
-
-
 def counts(df: pd.DataFrame) -> dict:
     """Verdict counts of a scoreboard or an aggregate."""
     return {v: int((df.verdict == v).sum()) for v in FINAL if (df.verdict == v).any() or v != "fragile"}
 
 
-__all__ = ["scoreboard", "sensitivity", "aggregate", "save", "committed", "three_scales", "markdown", "readme_block",
-           "counts", "runs_line", "merge_rejudged", "compute_seconds", "TIER_MODELS",
-           "SEEDS", "LR_SCALES", "FINAL"]
+__all__ = ["scoreboard", "sensitivity", "aggregate", "counts", "peak_rss_mb", "TIER_MODELS", "SEEDS", "LR_SCALES",
+           "FINAL"]

@@ -209,8 +209,9 @@ def save_table(model: str, df: pd.DataFrame, command: str, seconds: float) -> No
     """Commit a Table 1 analogue over seeds as ``results/table1-<model>.json``."""
     seeds = sorted(df.seed.unique().tolist())
     setting = df.attrs.get("setting", "").rsplit(", seed", 1)[0] + f", seeds {', '.join(map(str, seeds))}"
-    results.save(f"table1-{model}", dict(model=model, rows=df.to_dict("records"), setting=setting),
-                 command, max(seconds, float(df.seconds.sum())))     # the tables' own compute time, cached or not
+    from ..tooling.results import save      # writing is tooling (git, provenance)
+    save(f"table1-{model}", dict(model=model, rows=df.to_dict("records"), setting=setting),
+         command, max(seconds, float(df.seconds.sum())))     # the tables' own compute time, cached or not
 
 
 def committed_table(model: str = "tiny") -> Optional[pd.DataFrame]:

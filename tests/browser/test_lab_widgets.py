@@ -30,8 +30,7 @@ import pytest
 
 from lab_driver import OUT, REPO, TIMINGS, Lab, widget_notebooks
 
-sys.path.insert(0, str(REPO / "tools"))
-from notebook_timings import recorded  # noqa: E402
+from geffect_lite.tooling.notebook_timings import recorded  # noqa: E402
 
 RESPONSE_LIMIT_S = float(os.environ.get("GEFFECT_BROWSER_RESPONSE_S", "10"))
 RUN_ALL_LIMIT_S = float(os.environ.get("GEFFECT_BROWSER_RUN_ALL_S", "240"))

@@ -1,7 +1,7 @@
 """The course site (``make site``), opened in headless chromium with the network cut off.
 
-* The site is built by ``tools/site.py build`` unless ``book/_build/html`` is newer than everything it is built from
-  (notebooks, docs, book/, tools/); the build must take ≤ ``SITE_BUILD_LIMIT_S`` (180 s).
+* The site is built by ``python -m geffect_lite.tooling.site build`` unless ``book/_build/html`` is newer than
+  everything it is built from (notebooks, docs, book/, geffect_lite/tooling/); the build must take ≤ ``SITE_BUILD_LIMIT_S`` (180 s).
 * It is served from a local HTTP server (as GitHub Pages would) and every request to any other host is blocked and
   recorded: the site must not need one.
 * Every HTML page of the site loads; no ``<img>`` is broken (``naturalWidth > 0`` once loaded); pages with equations
@@ -32,7 +32,7 @@ from lab_driver import OUT, REPO, TIMINGS
 HTML = REPO / "book" / "_build" / "html"
 SITE_BUILD_LIMIT_S = float(os.environ.get("GEFFECT_SITE_BUILD_S", "180"))
 SOURCES = [REPO / "notebooks", REPO / "docs", REPO / "book" / "_config.yml", REPO / "book" / "_toc.yml",
-           REPO / "book" / "intro.md", REPO / "book" / "assets", REPO / "tools"]
+           REPO / "book" / "intro.md", REPO / "book" / "assets", REPO / "geffect_lite" / "tooling"]
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
@@ -46,7 +46,7 @@ def newest_source_mtime() -> float:
 
 def build_site(check=True) -> float:
     t0 = time.time()
-    subprocess.run([sys.executable, str(REPO / "tools" / "site.py"), "build"], check=check, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "geffect_lite.tooling.site", "build"], check=check, cwd=REPO)
     return time.time() - t0
 
 
@@ -140,7 +140,7 @@ def site(chromium_exe):
         TIMINGS.append(("site: reused the build in book/_build/html (newer than its sources)", 0.0))
     else:
         secs = build_site()
-        TIMINGS.append(("site: make site (tools/site.py build)", secs))
+        TIMINGS.append(("site: make site (python -m geffect_lite.tooling.site build)", secs))
         assert secs <= SITE_BUILD_LIMIT_S, f"the site took {secs:.0f} s to build (limit {SITE_BUILD_LIMIT_S:.0f} s)"
     server = Server(HTML)
     yield server
@@ -243,9 +243,9 @@ def test_slides_work_offline(browser_context, tmp_path):
     nbs = sorted((REPO / "notebooks").glob("*.ipynb"))
     pick = [p for p in nbs if p.name.startswith("11_")] or nbs[:1]
     t0 = time.time()
-    subprocess.run([sys.executable, str(REPO / "tools" / "slides.py"), "--out", str(tmp_path / "slides"),
+    subprocess.run([sys.executable, "-m", "geffect_lite.tooling.slides", "--out", str(tmp_path / "slides"),
                     *map(str, pick)], check=True, cwd=REPO)
-    TIMINGS.append((f"slides: {len(pick)} deck(s) with tools/slides.py", time.time() - t0))
+    TIMINGS.append((f"slides: {len(pick)} deck(s) with python -m geffect_lite.tooling.slides", time.time() - t0))
     server = Server(tmp_path / "slides")
     blocked = []
     page = offline_page(browser_context, blocked)

@@ -27,17 +27,17 @@ import time
 
 import torch
 
-from .batching import collate
-from .context import Context
-from .data import load_data
-from .engine import geffect, loop_instance_dots, objective_gradient
-from .engine.dots import dot, named_params
-from .engine.forward_mode import jvp_of
-from .models import load_model, parameter_bytes
-from .objectives import get_objective
-from .reference import reference_for
-from .trajectory import run
-from . import nll
+from ..batching import collate
+from ..context import Context
+from ..data import load_data
+from ..engine import geffect, loop_instance_dots, objective_gradient
+from ..engine.dots import dot, named_params
+from ..engine.forward_mode import jvp_of
+from ..models import load_model, parameter_bytes
+from ..objectives import get_objective
+from ..reference import reference_for
+from ..trajectory import run
+from .. import nll
 
 
 def _setup(model_name, n_forget=32, n_retain=8):
@@ -217,7 +217,7 @@ def bench_memory(model_name, objective, optimizer="sgd", instances=False):
     """Peak memory of a gl.run step and of the plain step, each in a fresh process; ratios to parameter bytes."""
     out = {}
     for plain in (False, True):
-        cmd = [sys.executable, "-c", f"from geffect_lite.bench import mem_child; mem_child({model_name!r}, "
+        cmd = [sys.executable, "-c", f"from geffect_lite.tooling.bench import mem_child; mem_child({model_name!r}, "
                                      f"{objective!r}, {optimizer!r}, {instances!r}, {plain!r})"]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
@@ -270,7 +270,7 @@ FLOORS = """Where the floors are (read a MISSES against these):
 def main(args):
     import pandas as pd
     from tqdm.auto import tqdm
-    from .config import set_threads
+    from ..config import set_threads
     set_threads()
     results = dict(run=[], forward_mode=[], memory=[])
     jobs = []

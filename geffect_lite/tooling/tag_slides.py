@@ -11,15 +11,15 @@ The rule (``slide_type`` per cell):
 * a code cell without outputs, the set-up cell (``# Setup`` / ``NBVAL_IGNORE_OUTPUT`` + ``%pip``), and cells tagged
   ``solution`` or ``checker`` → ``skip``.
 
-Cells that already have a ``slide_type`` keep it unless ``--force``. ``make slides`` (tools/slides.py) applies the
+Cells that already have a ``slide_type`` keep it unless ``--force``. ``make slides`` (geffect_lite/tooling/slides.py) applies the
 rule in memory to notebooks that carry no slide metadata at all; run this script to write the metadata into the
 notebooks once, then adjust it by hand (JupyterLab: the property inspector, "Slide Type").
 
 Usage::
 
-    python tools/tag_slides.py notebooks/03_gradient_ascent.ipynb          # in place
-    python tools/tag_slides.py --out DIR notebooks/*.ipynb                  # write copies
-    python tools/tag_slides.py --dry-run notebooks/*.ipynb                  # only count
+    python -m geffect_lite.tooling.tag_slides notebooks/03_gradient_ascent.ipynb          # in place
+    python -m geffect_lite.tooling.tag_slides --out DIR notebooks/*.ipynb                  # write copies
+    python -m geffect_lite.tooling.tag_slides --dry-run notebooks/*.ipynb                  # only count
 """
 from __future__ import annotations
 
@@ -103,6 +103,9 @@ def main(argv=None) -> int:
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(json.dumps(nb, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
     return 0
+
+
+__all__ = ["is_setup", "slide_type", "has_slide_metadata", "tag", "main"]
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ elsewhere (for a release checklist).
 
 Usage::
 
-    python tools/pin_badges.py v0.1.0             # before the class (then commit, and push the tag)
-    python tools/pin_badges.py main               # back to the moving branch
-    python tools/pin_badges.py --check v0.1.0
+    python -m geffect_lite.tooling.pin_badges v0.1.0             # before the class (then commit, and push the tag)
+    python -m geffect_lite.tooling.pin_badges main               # back to the moving branch
+    python -m geffect_lite.tooling.pin_badges --check v0.1.0
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ import re
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 # (name, pattern): group 1 is kept, group "ref" is replaced
 PATTERNS = [
     ("colab", re.compile(r"(colab\.research\.google\.com/github/[\w.-]+/[\w.-]+/blob/)(?P<ref>[\w.+-]+)(?=/)")),
@@ -97,6 +97,9 @@ def main(argv=None) -> int:
             print(f"{p.relative_to(a.repo)}: " + ", ".join(f"{v} {k}" for k, v in counts.items() if v))
     print(f"{total} link(s) now point at {a.ref} ({len(paths)} files scanned)")
     return 0
+
+
+__all__ = ["files", "valid_ref", "pin_text", "refs_in", "main"]
 
 
 if __name__ == "__main__":

@@ -1,22 +1,22 @@
 #!/usr/bin/env python3
-"""reveal.js slides from the notebooks, working offline: ``python tools/slides.py`` (what ``make slides`` runs).
+"""reveal.js slides from the notebooks, working offline: ``python -m geffect_lite.tooling.slides`` (what ``make slides`` runs).
 
 For each notebook, the cells' ``metadata.slideshow.slide_type`` decide the slides (nbconvert's SlidesExporter). A
-notebook with no slide metadata at all gets the rule of ``tools/tag_slides.py`` applied in memory (the file is not
+notebook with no slide metadata at all gets the rule of ``geffect_lite/tooling/tag_slides.py`` applied in memory (the file is not
 changed) and is listed as such. The notebooks are not executed: the slides show the committed outputs. Code is hidden
 unless ``--with-code``.
 
 Output (default ``outputs/slides/``): ``NN_name.slides.html`` per notebook, ``index.html`` listing them, and
 ``vendor/`` with reveal.js, require.js, MathJax and the ipywidgets HTML manager copied from ``book/assets/vendor``
 (and the Colab/Binder badge images from ``book/assets/badges``).
-Nothing is fetched from a CDN (a custom template, ``tools/slides_template/geffect_reveal``, replaces the stock
+Nothing is fetched from a CDN (a custom template, ``geffect_lite/tooling/slides_template/geffect_reveal``, replaces the stock
 template's jQuery, Mermaid and MathJax 2 blocks). Open ``outputs/slides/index.html`` in a browser; speaker notes need
 the deck to be served (``python -m http.server -d outputs/slides``).
 
 Usage::
 
-    python tools/slides.py                                  # every notebook → outputs/slides/
-    python tools/slides.py notebooks/03_gradient_ascent.ipynb --out /tmp/s --with-code
+    python -m geffect_lite.tooling.slides                                  # every notebook → outputs/slides/
+    python -m geffect_lite.tooling.slides notebooks/03_gradient_ascent.ipynb --out /tmp/s --with-code
 """
 from __future__ import annotations
 
@@ -29,10 +29,9 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-REPO = HERE.parent
-sys.path.insert(0, str(HERE))
-import tag_slides  # noqa: E402
-import vendor_js  # noqa: E402
+REPO = HERE.parents[1]
+
+from . import tag_slides, vendor_js  # noqa: E402
 
 TEMPLATE_DIR = HERE / "slides_template"
 VENDOR_PARTS = ("revealjs", "requirejs", "mathjax", "html-manager")
@@ -121,9 +120,12 @@ def main(argv=None) -> int:
     auto = [r["file"] for r in rows if r["auto_tagged"]]
     print(f"slides: {len(rows)} decks in {a.out} ({time.time() - t0:.0f} s); open {a.out / 'index.html'}")
     if auto:
-        print(f"slides: {len(auto)} notebook(s) carry no slide metadata; the default rule of tools/tag_slides.py "
+        print(f"slides: {len(auto)} notebook(s) carry no slide metadata; the default rule of geffect_lite/tooling/tag_slides.py "
               "was applied in memory")
     return 0
+
+
+__all__ = ["exporter", "title", "build", "main"]
 
 
 if __name__ == "__main__":

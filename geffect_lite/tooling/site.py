@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Build the course website (Jupyter Book 1) offline: ``python tools/site.py build`` (what ``make site`` runs).
+"""Build the course website (Jupyter Book 1) offline: ``python -m geffect_lite.tooling.site build`` (what ``make site`` runs).
 
 Steps:
 
@@ -10,13 +10,13 @@ Steps:
      never executes them: ``execute_notebooks: "off"``); the Colab/Binder badge *images* (fetched from the web) are
      replaced by local ones from ``book/assets/badges`` (the links stay);
    * ``generated/docs/**``: ``docs/`` (the paper notes, the glossary, the course pages, their images), where the
-     course path gets the measured timing table (``tools/notebook_timings.py``) in place of the line
+     course path gets the measured timing table (``geffect_lite/tooling/notebook_timings.py``) in place of the line
      ``<!-- timing-table -->``, and each ``<!-- run:NN -->`` becomes notebook NN's recorded run time;
-   * ``generated/objective_table.md``: the objective table from the registry (``tools/objective_table.py``);
+   * ``generated/objective_table.md``: the objective table from the registry (``geffect_lite/tooling/objective_table.py``);
 
 2. **build** with ``jupyter-book build book/`` → ``book/_build/html`` (``--all`` rebuilds every page);
 3. **check** the built HTML without a browser: every page of the table of contents exists, no page refers to a CDN
-   (all JavaScript comes from ``book/assets/vendor``, served as ``_static/vendor``; see ``tools/vendor_js.py``), and
+   (all JavaScript comes from ``book/assets/vendor``, served as ``_static/vendor``; see ``geffect_lite/tooling/vendor_js.py``), and
    every local ``src``/``href`` resolves to a file. ``tests/browser/test_site.py`` then opens the pages in chromium.
 
 Pages the toc names but that do not exist yet (say docs/glossary.md before it is written) become a one-line stub
@@ -35,7 +35,7 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 BOOK = REPO / "book"
 GEN = BOOK / "generated"
 HTML = BOOK / "_build" / "html"
@@ -46,14 +46,10 @@ PAGES = ["docs/course/path.md", "docs/course/teaching.md", "docs/course/site.md"
          "docs/glossary.md"]
 EXTERNAL_JS = re.compile(r"""<(?:script|link)[^>]+(?:src|href)=["'](https?:)?//[^"']+["']""", re.I)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 
 def prepare(repo: Path = REPO, gen: Path = GEN) -> list:
     """Assemble book/generated; returns the list of notes (stubs written, etc.)."""
-    import notebook_timings
-    import objective_table
-    import vendor_js
+    from . import notebook_timings, objective_table, vendor_js
     notes = []
     if gen.exists():
         shutil.rmtree(gen)
@@ -159,6 +155,9 @@ def main(argv=None) -> int:
             return 1
         print(f"site: {HTML} checked ({len(list(HTML.rglob('*.html')))} pages) in {time.time() - t0:.0f} s total")
     return 0
+
+
+__all__ = ["prepare", "build", "check", "main"]
 
 
 if __name__ == "__main__":

@@ -15,9 +15,9 @@ Where the seconds come from, first match wins:
 
 Usage::
 
-    python tools/notebook_timings.py notebooks/*.ipynb                  # a table on stdout
-    python tools/notebook_timings.py --markdown out.md notebooks/*.ipynb
-    python tools/notebook_timings.py --measure notebooks/00_quickstart.ipynb
+    python -m geffect_lite.tooling.notebook_timings notebooks/*.ipynb                  # a table on stdout
+    python -m geffect_lite.tooling.notebook_timings --markdown out.md notebooks/*.ipynb
+    python -m geffect_lite.tooling.notebook_timings --measure notebooks/00_quickstart.ipynb
 
 The course path (docs/course/path.md) gets this table at site build (``make site``), so its timings are the
 notebooks' own.
@@ -212,6 +212,10 @@ def main(argv=None) -> int:
     else:
         print(markdown(rows), end="")
     return 0
+
+
+__all__ = ["cell_timestamp_seconds", "recorded", "measure", "title", "table", "fmt_seconds", "short", "markdown",
+           "shared_runs_note", "main"]
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Optional, Sequence
 
-ROOT = Path(__file__).resolve().parent.parent / "notebooks"
+ROOT = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def paths(only: Optional[Sequence[str]] = None, root: Path = ROOT):
@@ -45,10 +45,4 @@ def execute(only: Optional[Sequence[str]] = None, timeout: int = 900, fast: bool
     print(f"all done in {time.time() - total:.0f} s")
 
 
-def execution_record(path) -> dict:
-    """How a committed notebook was executed (its ``geffect_lite.execution`` metadata; {} if none)."""
-    import nbformat
-    return nbformat.read(str(path), as_version=4).metadata.get("geffect_lite", {}).get("execution", {})
-
-
-__all__ = ["execute", "execution_record", "paths", "ROOT"]
+__all__ = ["execute", "paths", "ROOT"]

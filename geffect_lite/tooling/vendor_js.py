@@ -14,7 +14,7 @@ npm package                                version    licence       used for
 
 These are other projects' code, so they are **not committed**: like the Python packages, they are installed from
 their registry (npm) when the environment is set up — ``make site``, ``make slides`` and ``make test`` run
-``python tools/vendor_js.py --ensure``, which does nothing when the files are there and intact, and otherwise fetches
+``python -m geffect_lite.tooling.vendor_js --ensure``, which does nothing when the files are there and intact, and otherwise fetches
 them with ``npm pack`` and verifies every file against the committed ``book/assets/vendor/MANIFEST.json`` (sha256).
 ``--check`` verifies without network; ``--fetch`` re-creates the folder *and* the manifest, for a maintainer who bumps
 a version (edit ``PACKAGES``, fetch, commit the manifest).
@@ -31,7 +31,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 VENDOR = REPO / "book" / "assets" / "vendor"
 
 # npm spec -> (folder under vendor/, files or folders to keep, relative to the package root)
@@ -82,7 +82,7 @@ def check(folder: Path = VENDOR) -> list:
     """Problems with the vendored files (missing, changed or unlisted); [] when all is well."""
     man_path = folder / "MANIFEST.json"
     if not man_path.exists():
-        return [f"{man_path} is missing: run `python tools/vendor_js.py --fetch`"]
+        return [f"{man_path} is missing: run `python -m geffect_lite.tooling.vendor_js --fetch`"]
     manifest = json.loads(man_path.read_text())["files"]
     have = files(folder)
     out = [f"missing: {k}" for k in manifest if k not in have]
@@ -149,6 +149,9 @@ def main(argv=None) -> int:
     if not problems:
         print(f"vendored JavaScript OK: {len(json.loads((VENDOR / 'MANIFEST.json').read_text())['files'])} files")
     return 1 if problems else 0
+
+
+__all__ = ["local_badges", "sha256", "files", "check", "ensure", "fetch", "main"]
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ left out.
 
 Usage::
 
-    python tools/objective_table.py                 # markdown page on stdout
-    python tools/objective_table.py -o objective_table.md
+    python -m geffect_lite.tooling.objective_table                 # markdown page on stdout
+    python -m geffect_lite.tooling.objective_table -o objective_table.md
 """
 from __future__ import annotations
 
@@ -100,7 +100,7 @@ def page(df=None, notebook_dir=None, link_prefix: str = "") -> str:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("-o", "--output", help="write the page here instead of stdout")
-    ap.add_argument("--notebooks", default=str(Path(__file__).resolve().parents[1] / "notebooks"),
+    ap.add_argument("--notebooks", default=str(Path(__file__).resolve().parents[2] / "notebooks"),
                     help="folder of notebooks, to link the notebook column")
     ap.add_argument("--link-prefix", default="", help="prefix of the notebook links (e.g. notebooks/)")
     a = ap.parse_args(argv)
@@ -110,6 +110,9 @@ def main(argv=None) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+__all__ = ["cell", "render", "registry", "page", "main"]
 
 
 if __name__ == "__main__":
