@@ -11,9 +11,8 @@ from pathlib import Path
 import torch
 
 from ..config import cache_dir
+from ..data import SMOL_TOFU_AUTHORS
 from .tiny import load_folder
-
-SMOL_TOFU_AUTHORS = 8        # smollm2-tofu learns the last 8 synthetic authors (its forget split: the last 2)
 
 
 class ModelNotFoundError(OSError):
