@@ -145,3 +145,11 @@ def test_one_sgd_step_fits_in_2_gb():
     peak = peak_rss("theory")
     print(f"peak RSS, smollm2-tofu + one SGD step: {peak / 1024 ** 3:.2f} GiB")
     assert 0.5 * 1024 ** 3 < peak <= LIMIT       # above the weights alone (0.54 GB), below Binder's limit
+
+
+def test_smollm2_tofu_rows_split():
+    from geffect_lite.data import N_AUTHORS, SMOL_TOFU_AUTHORS
+    rows, forget = smollm2_tofu_rows()
+    assert {r["author"] for r in rows} == set(range(N_AUTHORS - SMOL_TOFU_AUTHORS, N_AUTHORS))
+    assert {r["author"] for r in forget} == {N_AUTHORS - 2, N_AUTHORS - 1}
+    assert len(rows) == 80 and len(forget) == 20 and all(r in rows for r in forget)

