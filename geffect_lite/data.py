@@ -360,6 +360,16 @@ def load_tofu(path: Optional[str] = None, splits=None, idk_answers: Optional[Lis
 
 
 DATASETS = ("synthetic", "tofu")
+SMOL_TOFU_AUTHORS = 8    # smollm2-tofu learns the last 8 synthetic authors (its forget split: the last 2)
+
+
+def smollm2_tofu_rows(data: Optional[TofuData] = None):
+    """(training rows, forget rows) of ``smollm2-tofu``: every pair of the last :data:`SMOL_TOFU_AUTHORS` synthetic
+    authors (80 pairs); its forget split is the last 2 of them (20 pairs)."""
+    data = data or synthetic()
+    keep = set(range(N_AUTHORS - SMOL_TOFU_AUTHORS, N_AUTHORS))
+    rows = [r for r in data.split("full") if r["author"] in keep]
+    return rows, [r for r in rows if r["author"] >= N_AUTHORS - 2]
 
 
 def load_data(name: str = "synthetic", **kw) -> TofuData:
@@ -372,4 +382,4 @@ def load_data(name: str = "synthetic", **kw) -> TofuData:
 
 
 __all__ = ["load_data", "load_tofu", "synthetic", "TofuData", "make_rows", "make_authors", "DATASETS", "SEED",
-           "N_AUTHORS", "FORGET_AUTHORS", "IDK_ANSWERS"]
+           "N_AUTHORS", "FORGET_AUTHORS", "IDK_ANSWERS", "SMOL_TOFU_AUTHORS", "smollm2_tofu_rows"]

