@@ -3,9 +3,11 @@ part of Wang et al. 2025 (arXiv 2502.19301): identities, GA and WGA (Fig. 3), NP
 the regularisers (Figs. 6–8), Table 1 and the five insights.
 
 A rule takes a :class:`~geffect_lite.paper.runs.Runs` and returns :func:`result`: a verdict ("reproduced", "not
-reproduced" or "not applicable"), the numbers that decided it, the rule in words and — when it misses — what was seen
-instead. Nothing is hard-coded: another model, seed, learning rate or setting can change a verdict. Across seeds and
-learning rates the scoreboard adds a fourth verdict, "fragile" (``scoreboard.py``).
+reproduced", "not applicable", or "not testable" for a diverged run, ``verdicts.py``), the numbers that decided it,
+the rule in words and — when it misses — what was seen instead. Nothing is hard-coded: another model, seed,
+learning rate or setting can change a verdict. Across seeds and learning rates the scoreboard adds "fragile"
+(``scoreboard.py``; the replication-aware rule is ``verdicts.py``). Each claim has a group (GROUPS: an implementation
+check, a claim of the paper, or an extension — the project's own inference; docs/rules.md).
 """
 from __future__ import annotations
 
@@ -103,5 +105,5 @@ def late_mass(x) -> float:
     return float(a[len(a) // 2:].sum() / max(a.sum(), 1e-300))
 
 
-__all__ = ["Claim", "CLAIMS", "claim", "claims_in", "GROUPS", "by_id", "result", "fmt", "VERDICTS", "KINDS", "neg_area", "damage_ratio",
-           "spike", "late_mass"]
+__all__ = ["Claim", "CLAIMS", "claim", "claims_in", "GROUPS", "by_id", "result", "fmt", "VERDICTS", "KINDS",
+           "neg_area", "damage_ratio", "spike", "late_mass"]
