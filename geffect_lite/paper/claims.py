@@ -3,9 +3,11 @@ part of Wang et al. 2025 (arXiv 2502.19301): identities, GA and WGA (Fig. 3), NP
 the regularisers (Figs. 6–8), Table 1 and the five insights.
 
 A rule takes a :class:`~geffect_lite.paper.runs.Runs` and returns :func:`result`: a verdict ("reproduced", "not
-reproduced" or "not applicable"), the numbers that decided it, the rule in words and — when it misses — what was seen
-instead. Nothing is hard-coded: another model, seed, learning rate or setting can change a verdict. Across seeds and
-learning rates the scoreboard adds a fourth verdict, "fragile" (``scoreboard.py``).
+reproduced", "not applicable", or "not testable" for a diverged run, ``verdicts.py``), the numbers that decided it,
+the rule in words and — when it misses — what was seen instead. Nothing is hard-coded: another model, seed,
+learning rate or setting can change a verdict. Across seeds and learning rates the scoreboard adds "fragile"
+(``scoreboard.py``; the replication-aware rule is ``verdicts.py``). Each claim has a group (GROUPS: an implementation
+check, a claim of the paper, or an extension — the project's own inference; docs/rules.md).
 """
 from __future__ import annotations
 
@@ -16,8 +18,9 @@ from typing import Callable, List, Optional
 import numpy as np
 import pandas as pd
 
-VERDICTS = ("reproduced", "not reproduced", "not applicable")
+VERDICTS = ("reproduced", "not reproduced", "not applicable", "not testable")
 KINDS = ("identity", "dynamics", "end-metrics", "insight")
+GROUPS = ("check", "claim", "extension")   # implementation check / claim of the paper / the project's own inference
 
 
 @dataclass
@@ -27,17 +30,28 @@ class Claim:
     fn: Callable
     kind: str = "dynamics"           # identity / dynamics / end-metrics / insight
     runs: tuple = ()                 # the RUN_SPECS keys it reads (for ablations that rerun only those)
+    group: str = "claim"             # check / claim / extension (GROUPS; docs/rules.md says why)
 
 
 CLAIMS: List[Claim] = []
 
 
-def claim(id: str, paper: str, kind: str = "dynamics", runs: tuple = ()):
+def claim(id: str, paper: str, kind: str = "dynamics", runs: tuple = (), group: str = "claim"):
     """Register a rule (in order of appearance)."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown group {group!r} for claim {id!r}; valid: {', '.join(GROUPS)}")
+
     def deco(fn):
-        CLAIMS.append(Claim(id, paper, fn, kind, tuple(runs)))
+        CLAIMS.append(Claim(id, paper, fn, kind, tuple(runs), group))
         return fn
     return deco
+
+
+def claims_in(group: str) -> List[Claim]:
+    """The registered rules of one group ("check", "claim" or "extension"), in registration order."""
+    if group not in GROUPS:
+        raise ValueError(f"unknown group {group!r}; valid: {', '.join(GROUPS)}")
+    return [c for c in CLAIMS if c.group == group]
 
 
 def by_id(cid: str) -> Claim:
@@ -91,5 +105,5 @@ def late_mass(x) -> float:
     return float(a[len(a) // 2:].sum() / max(a.sum(), 1e-300))
 
 
-__all__ = ["Claim", "CLAIMS", "claim", "by_id", "result", "fmt", "VERDICTS", "KINDS", "neg_area", "damage_ratio",
-           "spike", "late_mass"]
+__all__ = ["Claim", "CLAIMS", "claim", "claims_in", "GROUPS", "by_id", "result", "fmt", "VERDICTS", "KINDS",
+           "neg_area", "damage_ratio", "spike", "late_mass"]

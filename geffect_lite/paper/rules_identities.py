@@ -17,7 +17,7 @@ from .claims import claim, result
 
 
 @claim("ga_identity", "Eq. 1 with Definition 1: GA's e_u = −‖∇R(D_u)‖² ≤ 0 at every step (same batch and "
-       "reduction)", "identity", runs=("ga",))
+       "reduction)", "identity", runs=("ga",), group="check")
 def ga_identity(runs) -> dict:
     def check(e_u, sq):
         return abs(e_u + sq) / max(sq, 1e-30)
@@ -35,7 +35,7 @@ def ga_identity(runs) -> dict:
 
 
 @claim("layer_additivity", "Figs. 2–3: the layer-group G-effects sum exactly to the total", "identity",
-       runs=("ga", "ga+kl"))
+       runs=("ga", "ga+kl"), group="check")
 def layer_additivity(runs) -> dict:
     worst, n = 0.0, 0
     for key in ("ga", "ga+kl"):
@@ -53,7 +53,7 @@ def layer_additivity(runs) -> dict:
 
 
 @claim("npo_at_theta_o", "Eqs. 3–4, Fig. 5a: at θ_o NPO's weights are 1, L = (2/β)ln2, and its gradient is the "
-       "sequence-summed GA gradient (e_u^NPO = (N/B)·e_u^GA)", "identity")
+       "sequence-summed GA gradient (e_u^NPO = (N/B)·e_u^GA)", "identity", group="check")
 def npo_at_theta_o(runs) -> dict:
     beta = 1.0
     obj = get_objective("npo", beta=beta)
@@ -76,7 +76,7 @@ def npo_at_theta_o(runs) -> dict:
 
 
 @claim("first_order", "Definition 1's reading (inferred, Taylor): for a small plain-SGD step, ΔR ≈ −η·e",
-       "identity", runs=("ga_sgd_small",))
+       "identity", runs=("ga_sgd_small",), group="check")
 def first_order(runs) -> dict:
     s = runs.steps("ga_sgd_small").dropna(subset=["real_du"])
     ru = float(((s.real_du - s.pred_du).abs() / s.pred_du.abs()).max())
@@ -90,8 +90,8 @@ def first_order(runs) -> dict:
 
 
 @claim("accumulated", "the G-effect as a stand-in for the performance change (inferred, Taylor): summed over a "
-       "run, −Σ_t η_t·e_t tracks the realised change R(θ_T) − R(θ_0) while the steps are small", "identity",
-       runs=("ga_sgd", "npo_b1_sgd"))
+       "run, −Σ_t η_t·e_t tracks the realised change R(θ_T) − R(θ_0) while the steps are small", "dynamics",
+       runs=("ga_sgd", "npo_b1_sgd"), group="extension")
 def accumulated_tracks(runs) -> dict:
     nums, ok, seen = {}, True, []
     V = runs.model.config.vocab_size
