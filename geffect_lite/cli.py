@@ -12,7 +12,7 @@ command        what it does
 ``table1``     the Table 1 analogue over seeds: every objective unlearned and evaluated TOFU-style
 ``protocol``   the protocol's settings per model; ``--calibrate`` re-derives the learning rates by its rule
 ``objectives`` the registry: equations, weights, defaults, notebooks
-``build``      rebuild a model: ``tiny`` / ``deep`` (shipped) or the ``smollm2`` / ``smollm2-tofu`` caches
+``build``      rebuild a model: ``tiny`` / ``deep`` (shipped) the ``smollm2`` cache, or ``smollm2-tofu``'s shipped delta
 ``notebooks``  execute the notebooks in place (``--execute``), recording how in their metadata
 ``cache``      the on-disk run cache: ``--list`` (key, objective, setting, model, size, age, code version,
                diverged, check) or ``--clear [--older-than 7d|12h|30m]``
@@ -160,9 +160,8 @@ def build(args):
         from .models.smollm2 import convert_smollm2
         rep = str(convert_smollm2(force=True))
     else:
-        from .config import cache_dir
-        from .models.train import build_smollm2_tofu
-        rep = build_smollm2_tofu(cache_dir() / "smollm2-tofu")
+        from .models.train import build_smollm2_tofu_delta
+        rep = build_smollm2_tofu_delta(args.out)
     print(json.dumps(rep, indent=1, default=str))
 
 
@@ -324,7 +323,7 @@ def _model_commands(sub):
 
     bu = sub.add_parser("build", help="rebuild a model: tiny | deep | smollm2 | smollm2-tofu")
     bu.add_argument("what", type=_choices("model family", ("tiny", "deep", "smollm2", "smollm2-tofu")))
-    bu.add_argument("--out", default=None, help="(tiny, deep) output folder; default: the package assets")
+    bu.add_argument("--out", default=None, help="(tiny, deep, smollm2-tofu's delta) output folder; default: the package assets")
     bu.add_argument("--seed", type=nonneg_int, default=0)
     bu.set_defaults(fn=build)
 

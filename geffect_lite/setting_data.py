@@ -26,7 +26,7 @@ __all__ = ["forget_rows", "retain_pool", "retain_rows", "heldout_rows", "batches
 def forget_rows(data, S: Setting) -> list:
     """The rows ``S`` unlearns: its split (smollm2-tofu's own two authors for "smollm2"), or the last |n| of them."""
     if S.split == "smollm2":
-        from .models.train import smollm2_tofu_rows
+        from .data import smollm2_tofu_rows
         rows = smollm2_tofu_rows(data)[1]
     else:
         rows = data[S.split]
@@ -36,7 +36,7 @@ def forget_rows(data, S: Setting) -> list:
 def retain_pool(data, S: Setting) -> list:
     """Where retain rows are drawn: the split's retain pool, or the smollm2-tofu authors it learned and keeps."""
     if S.split == "smollm2":
-        from .models.train import smollm2_tofu_rows
+        from .data import smollm2_tofu_rows
         ids = {r["id"] for r in forget_rows(data, S)}
         return [r for r in smollm2_tofu_rows(data)[0] if r["id"] not in ids]
     return data[data.retain_pool_of(S.split)]

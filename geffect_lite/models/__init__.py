@@ -78,11 +78,18 @@ def _load_model(name, device, dtype):
 
 def model_fingerprint(name: str) -> str:
     """A short hash of a named model's weights file (size and first/last MiB), so caches keyed by it notice a
-    rebuilt model. Random and hub models hash their name only."""
+    rebuilt model; ``smollm2-tofu`` hashes its base and its delta's record (which holds the delta's sha256).
+    Random and hub models hash their name only."""
     import hashlib
     from ..config import cache_dir
-    folder = model_dir(name) if name in SHIPPED else (cache_dir() / name if name.startswith("smollm2") else None)
-    f = folder / "model.safetensors" if folder is not None else None
+    if name in SHIPPED:
+        f = model_dir(name) / "model.safetensors"
+    elif name == "smollm2-tofu":                     # the base (below) and the shipped delta both decide its weights
+        from .train import SMOL_TOFU_DIR
+        return hashlib.sha1((model_fingerprint("smollm2") + (SMOL_TOFU_DIR / "delta.json").read_text()).encode()
+                            ).hexdigest()[:12]
+    else:
+        f = cache_dir() / name / "model.safetensors" if name == "smollm2" else None
     h = hashlib.sha1(name.encode())
     if f is not None and f.exists():
         size = f.stat().st_size
