@@ -4,6 +4,8 @@
   :func:`fast_mode`.
 * ``GEFFECT_CACHE``: where converted / fine-tuned models are cached (default ``~/.cache/geffect_lite``).
 * ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``: set by :func:`offline` so a hub id fails fast.
+* ``GEFFECT_MEMORY_GB``: the memory a notebook may plan for (default: the container's limit, e.g. Binder's ≈ 2 GB,
+  else the machine's RAM) — :func:`memory_budget_gb`.
 """
 from __future__ import annotations
 
@@ -75,5 +77,30 @@ def flush_denormal(on: bool = True):
             torch.set_flush_denormal(False)
 
 
-__all__ = ["fast_mode", "cache_dir", "offline", "is_offline", "set_seed", "set_threads", "flush_denormal", "ASSETS",
-           "PACKAGE_DIR"]
+def memory_budget_gb() -> float:
+    """The memory (GB, 10⁹ bytes) this process may plan for: ``$GEFFECT_MEMORY_GB`` if set, else the cgroup limit of
+    the container (Binder: ≈ 2 GB; cgroup v2 ``memory.max`` or v1 ``memory.limit_in_bytes``), else the machine's
+    RAM. Notebook 12 sizes its live cells by it."""
+    env = os.environ.get("GEFFECT_MEMORY_GB")
+    if env:
+        try:
+            v = float(env)
+        except ValueError:
+            v = -1.0
+        if not v > 0:
+            raise ValueError(f"GEFFECT_MEMORY_GB={env!r} is not a positive number of gigabytes (e.g. 2 or 12.5)")
+        return v
+    ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 2 ** 62
+    limits = [ram]
+    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(f).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit():
+            limits.append(int(text))
+    return min(limits) / 1e9
+
+
+__all__ = ["fast_mode", "cache_dir", "offline", "is_offline", "set_seed", "set_threads", "flush_denormal",
+           "memory_budget_gb", "ASSETS", "PACKAGE_DIR"]

@@ -148,6 +148,36 @@ def committed_note(name: str) -> str:
     return "not committed yet" if d is None else results.provenance_line(d)
 
 
+def peak_memory_gb() -> float:
+    """This process's peak resident memory so far, in GB (10⁹ bytes; Linux: VmHWM, elsewhere ru_maxrss)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024 / 1e9             # kB -> GB
+    except OSError:
+        pass
+    import resource
+    import sys
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return r / 1e9 if sys.platform == "darwin" else r * 1024 / 1e9      # bytes on macOS, kB on Linux
+
+
+def committed_model_note(name: str, model: str) -> str:
+    """'' when the committed result ``name`` was computed on the model that ``model`` loads today (its provenance
+    records the model's fingerprint); otherwise one sentence saying that it comes from an earlier build."""
+    from .models import model_fingerprint
+    d = results.load(name)
+    if d is None:
+        return ""
+    prov = d.get("provenance", {})
+    if prov.get("model_fingerprint") == model_fingerprint(model):
+        return ""
+    return (f"These committed results were computed on {str(prov.get('date', '?'))[:10]} on an earlier build of "
+            f"`{model}`; the `{model}` shipped now is a different model, so they are that earlier model's verdicts "
+            "until the scoreboard is rerun on this one.")
+
+
 def footer(model: str = "tiny") -> dict:
     """Print and return how this notebook was executed: mode, model, seconds, git commit, date."""
     from .tooling.results import git_commit             # lazy: provenance is tooling (it runs git)
@@ -158,4 +188,4 @@ def footer(model: str = "tiny") -> dict:
 
 
 __all__ = ["setup_notebook", "when_imported", "num", "say", "pick", "check", "claim_rows", "committed_note",
-           "footer"]
+           "committed_model_note", "peak_memory_gb", "footer"]

@@ -228,15 +228,20 @@ def build_smollm2_tofu_delta(out: Optional[Path] = None, seed: int = 0, progress
     return meta
 
 
+def delta_record(folder: Optional[Path] = None) -> dict:
+    """The shipped delta's record (``delta.json``: hash, rank, accuracies measured at build, seconds, command)."""
+    meta_file = Path(folder or SMOL_TOFU_DIR) / "delta.json"
+    if not meta_file.exists():
+        raise FileNotFoundError(f"{meta_file} not found: the smollm2-tofu delta is missing (reinstall the package, "
+                                "or rebuild it with `python -m geffect_lite build smollm2-tofu`)")
+    return json.loads(meta_file.read_text())
+
+
 def load_smollm2_tofu(device=None, dtype=torch.float32, folder: Optional[Path] = None):
     """``smollm2-tofu``: ``smollm2`` plus the shipped low-rank delta (sha256-checked), merged in place. A few
     seconds once the GGUF conversion is cached; returns an ordinary Hugging Face model and its tokenizer."""
     folder = Path(folder or SMOL_TOFU_DIR)
-    meta_file = folder / "delta.json"
-    if not meta_file.exists():
-        raise FileNotFoundError(f"{meta_file} not found: the smollm2-tofu delta is missing (reinstall the package, "
-                                "or rebuild it with `python -m geffect_lite build smollm2-tofu`)")
-    meta = json.loads(meta_file.read_text())
+    meta = delta_record(folder)
     factors = read_delta(folder / meta["file"], meta["sha256"])      # before the base: a bad file fails fast
     base, want = smollm2_base_identity(), {k: meta["base"][k] for k in ("file", "bytes")}
     if base != want:
@@ -249,4 +254,4 @@ def load_smollm2_tofu(device=None, dtype=torch.float32, folder: Optional[Path] =
 
 __all__ = ["train_qa", "token_accuracy", "greedy_answers", "exact_match", "memorisation", "build_shipped",
            "smollm2_tofu_rows", "SMOL_TOFU_DIR", "SMOL_TOFU_RECIPE", "smollm2_base_identity",
-           "build_smollm2_tofu_delta", "load_smollm2_tofu"]
+           "build_smollm2_tofu_delta", "delta_record", "load_smollm2_tofu"]
