@@ -1,7 +1,7 @@
 """Unlearning runs that record G-effects step by step — the paper's Figs. 3–8 are such trajectories.
 
 :func:`run` unlearns for ``steps`` optimiser steps and, at every recorded step, measures the G-effects at the
-parameters *before* that step with the same engine as ``gl.geffect`` (``engine.definition.measure``). What a
+parameters *before* that step with the same engine as ``gl.geffect`` (``engine.routes.measure``, Definition 1's numbers). What a
 trajectory adds is only what depends on the step:
 
 * the **optimiser step** itself: plain SGD, θ ← θ − η∇L (the G-effect's own assumption), or AdamW (the paper's
@@ -33,10 +33,10 @@ from . import nll
 from .config import flush_denormal, set_seed
 from .context import Context
 from .engine.checks import second_directional
-from .engine.compute import check_choice, resolve_objective
-from .engine.definition import DOTS, measure
 from .engine.dots import named_params
 from .engine.result import RISK_SETS, groups_frame
+from .engine.routes import DOTS, measure
+from .engine.validate import check_choice, resolve_objective
 from .engine.views import instance_views
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -103,10 +103,6 @@ class Trajectory:
     weights: pd.DataFrame = None
     probes: pd.DataFrame = None
     config: dict = field(default_factory=dict)
-
-    def long(self) -> pd.DataFrame:
-        """``steps`` in long format (step, quantity, value) for seaborn."""
-        return self.steps.melt(id_vars=["step"], var_name="quantity", value_name="value")
 
 
 class Stepper:

@@ -4,24 +4,11 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import nll
-from ..objectives import get_objective, valid_names
-from .definition import DOTS, measure
-from .result import GEffect, groups_frame, totals_frame
-from .views import METHODS, instance_views
 from .dots import named_params
-
-
-def check_choice(name, value, valid):
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(map(str, valid))}")
-
-
-def resolve_objective(objective):
-    """An Objective from a registry name or an Objective (KeyError/TypeError listing the valid names)."""
-    try:
-        return get_objective(objective)
-    except TypeError as e:
-        raise TypeError(f"objective must be a registered name ({valid_names()}) or an Objective; {e}") from None
+from .result import GEffect, groups_frame, totals_frame
+from .routes import DOTS, measure
+from .validate import check_choice, resolve_objective   # noqa: F401  (re-exported: their old home)
+from .views import METHODS, instance_views
 
 
 def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=None, *, risk: str = "token_mean",
@@ -41,7 +28,7 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
         method: ``"jvp"`` (forward mode), ``"loop"`` (one backward per token) or ``"auto"`` (jvp, else loop).
         tokenizer: labels the token table. dots: ``"ghost"``, ``"formed"`` or ``"auto"`` (per tensor, the
             cheaper; formed when the per-instance views need the gradients as tangents). chunk_tokens: see
-            :func:`~geffect_lite.engine.definition.measure`.
+            :func:`~geffect_lite.engine.routes.measure`.
     """
     check_choice("risk reduction", risk, nll.RISK_REDUCTIONS)
     check_choice("method", method, METHODS)
