@@ -250,7 +250,7 @@ def _step(model, objective, forget, retain, ref, plan, stepper, rec, risk, names
                    second_r=0.5 * second_directional(model, d, retain, risk))
     if views:
         inst, tok = instance_views(model, objective, forget, retain, ref, m.grad, m.risk_grads, risk=risk,
-                                   tokenizer=rec.tokenizer)
+                                   tokenizer=rec.tokenizer, tokens=rec.tokens)
         log.views(t, inst if rec.instances else None, tok if rec.tokens else None)
     if rec.probe_at(t):
         log.probes.append(rec.probe(model, t).assign(step=t))

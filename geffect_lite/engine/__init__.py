@@ -10,6 +10,7 @@ module              idea
 ``routes``          :func:`measure` — the same numbers, every tensor by its cheaper route, forwards shared
 ``result``          :class:`GEffect` — totals, groups, and the "moved" / "contribution" views, defined
 ``forward_mode``    jvps along parameter-space directions (one pass → every token)
+``rows``            per-instance dots with a fixed direction from one backward (a matmul per linear layer)
 ``views``           per-instance and per-token G-effects; the PG-effect of Eq. 5 (:func:`pg_effects`)
 ``checks``          independent routes: plain autograd, finite differences, second order, backward loops
 ``validate``        argument checks shared by both entries

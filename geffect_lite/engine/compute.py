@@ -25,7 +25,9 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
         risk: ``"token_mean"`` (the official code) or ``"seq_sum"`` (the paper's equations).
         groups: per-block and paper-group tables. instances / tokens: the per-instance / per-token views ("moved"
             and "contribution"). split_terms: also report each additive term of the objective (Fig. 8).
-        method: ``"jvp"`` (forward mode), ``"loop"`` (one backward per token) or ``"auto"`` (jvp, else loop).
+        method: ``"jvp"`` (forward mode), ``"loop"`` (one backward per token), ``"rows"`` (instances without
+            tokens: one backward and a matmul per layer) or ``"auto"`` (rows when exact and no tokens are asked,
+            else jvp, else loop).
         tokenizer: labels the token table. dots: ``"ghost"``, ``"formed"`` or ``"auto"`` (per tensor, the
             cheaper; formed when the per-instance views need the gradients as tangents). chunk_tokens: see
             :func:`~geffect_lite.engine.routes.measure`.
@@ -53,7 +55,7 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
             res.groups = groups_frame(model, names, m.D, m.labels, schemes)
         if views:
             inst, tok = instance_views(model, objective, forget, retain, ref, m.grad, m.risk_grads, risk=risk,
-                                       method=method, tokenizer=tokenizer)
+                                       method=method, tokenizer=tokenizer, tokens=tokens)
             res.info["method"] = inst.attrs["method"]
             res.instances, res.tokens = (inst if instances else None), (tok if tokens else None)
     finally:
