@@ -117,6 +117,19 @@ def local_uses(call: Call) -> Dict[int, int]:
     return cnt
 
 
+def _linear_rows(call: Call, g: torch.Tensor, w, c, n_rows: int) -> torch.Tensor:
+    """Σ_t δ_tᵀ(V_W x_t + V_c) per row, with the matmul on the narrow side: (δ V_W)·x when the layer widens
+    (an lm_head: no [N, vocab] product), (x V_Wᵀ)·δ otherwise. fp32 sums per position, fp64 over positions."""
+    x, g = call.args[0].reshape(-1, call.args[0].shape[-1]), g.reshape(-1, g.shape[-1])   # [N, in], [N, out]
+    per_pos = torch.zeros(g.shape[0], dtype=g.dtype, device=g.device)
+    if w is not None:
+        w = w if call.kind == "linear" else w.T                                              # [out, in]
+        per_pos += ((g @ w) * x).sum(-1) if w.shape[0] > w.shape[1] else ((x @ w.T) * g).sum(-1)
+    if c is not None:
+        per_pos += g @ c
+    return per_pos.reshape(n_rows, -1).sum(1, dtype=torch.float64)
+
+
 def tangent(call: Call, V: Sequence) -> Optional[torch.Tensor]:
     """ẏ: the call's output moved along V (its own tensors only, input fixed); None if V is zero on them."""
     v = {n: V[i] for n, i in zip(call.names, call.index) if V[i] is not None}
@@ -137,6 +150,20 @@ def tangent(call: Call, V: Sequence) -> Optional[torch.Tensor]:
     def f(*ps):
         return torch.func.functional_call(call.module, dict(zip(names, ps)), call.args, call.kwargs, strict=False)
     return torch.func.jvp(f, tuple(params[n].detach() for n in names), tuple(v[n].detach() for n in names))[1]
+
+
+def call_rows(call: Call, g: torch.Tensor, V: Sequence, n_rows: int) -> Optional[torch.Tensor]:
+    """[⟨this call's share of ∇s_b, V⟩ for each row b] (fp64), from its output gradient g; None if V is zero here."""
+    if call.kind in ("linear", "conv1d"):
+        at = dict(zip(call.names, call.index))
+        w, c = (V[at[n]] if n in at else None for n in ("weight", "bias"))
+        return None if w is None and c is None else _linear_rows(call, g, w, c, n_rows)
+    y = tangent(call, V)
+    if y is None:
+        return None
+    prod = g * y
+    prod = prod.sum(-1) if prod.dim() > 1 else prod          # fp32 over the features, fp64 over positions
+    return prod.reshape(n_rows, -1).sum(1, dtype=torch.float64)
 
 
 def row_dots(calls: Sequence[Call], scalar: torch.Tensor, params, directions: Sequence[Sequence], n_rows: int,
@@ -161,11 +188,11 @@ def row_dots(calls: Sequence[Call], scalar: torch.Tensor, params, directions: Se
         for V in directions:
             acc = torch.zeros(n_rows, dtype=torch.float64, device=scalar.device)
             for c, g in used:
-                y = tangent(c, V)
-                if y is not None:
-                    acc += (g * y).reshape(n_rows, -1).sum(1, dtype=torch.float64)
+                r = call_rows(c, g, V, n_rows)
+                if r is not None:
+                    acc += r
             out.append(acc)
     return out
 
 
-__all__ = ["Call", "CallRecorder", "local_uses", "tangent", "row_dots"]
+__all__ = ["Call", "CallRecorder", "local_uses", "tangent", "call_rows", "row_dots"]
