@@ -242,7 +242,8 @@ def _step(model, objective, forget, retain, ref, plan, stepper, rec, risk, names
 
     views = rec.views_at(t)
     m = measure(model, objective, forget, retain, ref, risk=risk, dots="formed" if views else rec.dots,
-                keep_grad=views, keep_risk_grads=views, then=then, inspect=inspect)
+                keep_grad=views, keep_risk_grads=views, keep_rows=views and not rec.tokens, then=then,
+                inspect=inspect)
     row = log.record(t, m, stepper.lr, seen.get("loss", m.loss), model, names, weights)
     if rec.second_order:
         d = stepper.delta()
@@ -250,7 +251,7 @@ def _step(model, objective, forget, retain, ref, plan, stepper, rec, risk, names
                    second_r=0.5 * second_directional(model, d, retain, risk))
     if views:
         inst, tok = instance_views(model, objective, forget, retain, ref, m.grad, m.risk_grads, risk=risk,
-                                   tokenizer=rec.tokenizer, tokens=rec.tokens)
+                                   tokenizer=rec.tokenizer, tokens=rec.tokens, capture=m.capture)
         log.views(t, inst if rec.instances else None, tok if rec.tokens else None)
     if rec.probe_at(t):
         log.probes.append(rec.probe(model, t).assign(step=t))

@@ -12,7 +12,9 @@ from geffect_lite import nll  # noqa: E402
 from geffect_lite.context import Context  # noqa: E402
 from geffect_lite.engine import geffect  # noqa: E402
 from geffect_lite.engine.dots import named_params  # noqa: E402
+from geffect_lite.engine.routes import measure  # noqa: E402
 from geffect_lite.engine.rows import CallRecorder, row_dots  # noqa: E402
+from geffect_lite.engine.views import instance_views  # noqa: E402
 from geffect_lite.objectives import get_objective, register_objective, unregister_objective  # noqa: E402
 
 
@@ -67,6 +69,13 @@ def test_rows_route_equals_forward_mode_and_plain_autograd(name, objective):
     assert len(va) == len(vb) == 12                       # 3 + 3 moved, 2 × 3 contribution
     scale = vb.value.abs().max()
     assert (va.value.to_numpy() - vb.value.to_numpy()).__abs__().max() <= 1e-6 * scale
+    # the views came from the measurement's own backwards; the stand-alone route (its own backwards) agrees
+    meas = measure(m, obj, forget, retain, ref, dots="formed", keep_grad=True, keep_risk_grads=True, keep_rows=True)
+    assert all(meas.capture.caught.get(p) is not None for p in ("moved:forget", "moved:retain", "contribution"))
+    own, _ = instance_views(m, obj, forget, retain, ref, meas.grad, meas.risk_grads, tokens=False)
+    assert own.attrs["method"] == "rows"
+    vo = own.sort_values(key)
+    assert (vo.value.to_numpy() - va.value.to_numpy()).__abs__().max() <= 1e-6 * scale   # RMSNorm: fp32 inside
     plain = _plain_views(m, obj, forget, retain, ref)
     for r in va.itertuples():
         assert r.value == pytest.approx(plain[r.risk_set, r.view, r.instance], abs=1e-6 * scale), r

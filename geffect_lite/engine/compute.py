@@ -47,7 +47,8 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
     model.eval()
     try:
         m = measure(model, objective, forget, retain, ref, risk=risk, split_terms=split_terms, dots=dots,
-                    keep_grad=views, keep_risk_grads=views, chunk_tokens=chunk_tokens)
+                    keep_grad=views, keep_risk_grads=views, chunk_tokens=chunk_tokens,
+                    keep_rows=instances and not tokens and method in ("auto", "rows"))
         res = GEffect(totals=totals_frame(m.D, m.labels), risks=m.risks,
                       info=dict(objective=objective.name, risk=risk, hparams=dict(objective.hparams), loss=m.loss,
                                 method=None, dots=m.route))
@@ -55,7 +56,8 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
             res.groups = groups_frame(model, names, m.D, m.labels, schemes)
         if views:
             inst, tok = instance_views(model, objective, forget, retain, ref, m.grad, m.risk_grads, risk=risk,
-                                       method=method, tokenizer=tokenizer, tokens=tokens)
+                                       method=method, tokenizer=tokenizer, tokens=tokens,
+                                       capture=m.capture)
             res.info["method"] = inst.attrs["method"]
             res.instances, res.tokens = (inst if instances else None), (tok if tokens else None)
     finally:

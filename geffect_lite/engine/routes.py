@@ -19,6 +19,7 @@ one chunk's activations alive). The per-instance views need ∇L and the risk gr
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional
 
@@ -27,6 +28,7 @@ import torch
 from .. import nll
 from ..context import Context, trim
 from . import ghost
+from .rows import Capture
 from .dots import add, dots_by_backward, dots_of_grads, named_params
 from .result import RISK_SETS
 
@@ -37,7 +39,8 @@ DOTS = ("auto", "ghost", "formed")
 class Measurement:
     """What :func:`measure` found at θ: ``labels`` name the rows of ``D[risk_set]`` ([rows, n_tensors], fp64);
     ``risks`` R(forget), R(retain); ``loss``; ``grad`` (∇L, formed when asked); ``risk_grads`` (∇R per risk set,
-    when asked); ``route`` (how the dots were taken)."""
+    when asked); ``route`` (how the dots were taken); ``capture`` (the backwards' output gradients for the instance
+    views, ``rows.Capture``, when asked)."""
     labels: List[str]
     D: Dict[str, torch.Tensor]
     risks: Dict[str, float]
@@ -45,6 +48,7 @@ class Measurement:
     grad: Optional[list] = None
     risk_grads: Optional[Dict[str, list]] = None
     route: str = ""
+    capture: Optional[Capture] = None
 
 
 class _Once:
@@ -69,13 +73,15 @@ def blown(objective) -> str:
 def measure(model, objective, forget: dict, retain: dict, ref=None, *, risk: str = "token_mean",
             split_terms: bool = True, dots: str = "auto", keep_grad: bool = False, keep_risk_grads: bool = False,
             then: Optional[Callable] = None, inspect: Optional[Callable] = None,
-            chunk_tokens: Optional[int] = None) -> Measurement:
+            chunk_tokens: Optional[int] = None, keep_rows: bool = False) -> Measurement:
     """The per-tensor G-effect matrices at the model's current θ (see the module docstring).
 
     ``then(grad) -> (labels, directions)``: extra directions to dot with the risk gradients, computed from the formed
     ∇L before any risk is backpropagated. ``inspect(ctx)``: called (without grad) once the objective's forward
-    passes are in the context, e.g. to read the objective's weights without another forward. ``chunk_tokens``: on the Gram route, retain rows are backpropagated in
-    chunks of at most this many positions (default: the forget batch's positions, at least 64).
+    passes are in the context, e.g. to read the objective's weights without another forward. ``chunk_tokens``: on
+    the Gram route, retain rows are backpropagated in chunks of at most this many positions (default: the forget
+    batch's positions, at least 64). ``keep_rows`` (with ``keep_risk_grads``): keep the layer outputs' gradients of
+    the backwards for the instance views (``Measurement.capture``).
     """
     then = _Once(then)
     if dots == "ghost" or (dots == "auto" and not keep_risk_grads):
@@ -84,7 +90,10 @@ def measure(model, objective, forget: dict, retain: dict, ref=None, *, risk: str
         if m is not None:
             return m
         inspect = None                          # already called once
-    return _by_formed(model, objective, forget, retain, ref, risk, split_terms, keep_risk_grads, then, inspect)
+    capture = Capture(model, named_params(model)[1]) if keep_rows and keep_risk_grads else None
+    with capture.recorder if capture is not None else nullcontext():
+        return _by_formed(model, objective, forget, retain, ref, risk, split_terms, keep_risk_grads, then, inspect,
+                          capture)
 
 
 def _terms(objective, ctx, split_terms, inspect=None):
@@ -164,13 +173,21 @@ def _retain_in_chunks(ctx, params, forget, risk, ghost_dots, routed, recorder, e
     return total, mats
 
 
-def _by_formed(model, objective, forget, retain, ref, risk, split_terms, keep_risk_grads, then, inspect=None):
+def _by_formed(model, objective, forget, retain, ref, risk, split_terms, keep_risk_grads, then, inspect=None,
+               capture=None):
     names, params = named_params(model)
-    ctx = Context(model, forget, retain, ref)
+    ctx = Context(model, forget, retain, ref) if capture is None else capture.context(model, forget, retain, ref)
     terms, keys, loss = _terms(objective, ctx, split_terms, inspect)
-    term_grads = [list(torch.autograd.grad(terms[k], params, retain_graph=True, allow_unused=True)) for k in keys]
-    grad = [add(*gs) for gs in zip(*term_grads)] if keys else \
-        list(torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True))
+    catch = _catcher(capture, forget, retain)
+    term_grads = []
+    for k in keys:
+        with catch("contribution" if k == "forget" else None, terms[k]):
+            term_grads.append(list(torch.autograd.grad(terms[k], params, retain_graph=True, allow_unused=True)))
+    if not keys:
+        with catch("contribution" if list(terms) == ["forget"] else None, loss):
+            grad = list(torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True))
+    else:
+        grad = [add(*gs) for gs in zip(*term_grads)]
     if not all(g is None or bool(torch.isfinite(g).all()) for g in grad):
         raise nll.NonFiniteError(blown(objective))
     extra_labels, extra = then(grad)
@@ -184,13 +201,27 @@ def _by_formed(model, objective, forget, retain, ref, risk, split_terms, keep_ri
         R[rs] = float(r.detach())
         ctx.release(rs)
         if keep_risk_grads:
-            risk_grads[rs] = list(torch.autograd.grad(r, params, allow_unused=True))
+            with catch(f"moved:{rs}", r):
+                risk_grads[rs] = list(torch.autograd.grad(r, params, allow_unused=True))
             D[rs] = dots_of_grads(risk_grads[rs], dirs)
         else:
             D[rs] = dots_by_backward(r, params, dirs)
         del r
     return Measurement(["objective"] + keys + list(extra_labels), D, R, loss_value, grad=grad,
-                       risk_grads=risk_grads or None, route="formed")
+                       risk_grads=risk_grads or None, route="formed", capture=capture)
+
+
+def _catcher(capture, forget, retain):
+    """catch(phase, scalar): a context around one backward that keeps its layer-output gradients (or nothing)."""
+    rows = {"contribution": (forget, ("forget", "idk")), "moved:forget": (forget, ("forget",)),
+            "moved:retain": (retain, ("retain",))}
+
+    def catch(phase, scalar):
+        if capture is None or phase is None:
+            return nullcontext()
+        batch, tags = rows[phase]
+        return capture.catching(phase, scalar, batch["input_ids"].shape[0], tags)
+    return catch
 
 
 def row_chunks(batch: dict, max_tokens: int) -> List[List[int]]:

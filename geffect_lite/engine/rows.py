@@ -19,10 +19,12 @@ instance. The caller also vouches that term b reads row b only (true of every bu
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Dict, List, Optional, Sequence
 
 import torch
 
+from ..context import Context
 from .ghost import count_uses, module_kind
 
 
@@ -67,7 +69,7 @@ class CallRecorder:
     def __init__(self, model, params: Sequence[torch.Tensor]):
         self.model, self.index = model, {id(p): i for i, p in enumerate(params)}
         self.calls: List[Call] = []
-        self.tag, self.rows = None, None
+        self.tag, self.rows, self.on_call = None, None, None
         self._handles = []
 
     def __enter__(self):
@@ -87,6 +89,8 @@ class CallRecorder:
                 if self.rows and out.dim() and out.shape[0] == 1 < self.rows:   # shared by every row (GPT-2's
                     out = out.expand(self.rows, *out.shape[1:])                  # positions): one view per row
                 self.calls.append(Call(mod, kind, names, index, _detach(args), _detach(kwargs), out, self.tag, stops))
+                if self.on_call is not None:
+                    self.on_call(self.calls[-1])
                 return out
         return hook
 
@@ -166,12 +170,12 @@ def call_rows(call: Call, g: torch.Tensor, V: Sequence, n_rows: int) -> Optional
     return prod.reshape(n_rows, -1).sum(1, dtype=torch.float64)
 
 
-def row_dots(calls: Sequence[Call], scalar: torch.Tensor, params, directions: Sequence[Sequence], n_rows: int,
-             tags: Sequence[str], retain_graph: bool = False) -> Optional[List[torch.Tensor]]:
-    """[⟨∇_θ s_b, V⟩ for b in rows] (fp64, [n_rows]) for each V in ``directions``, with ``scalar`` = Σ_b s_b and
-    the calls recorded during its forward; None where the route is not exact (see the module docstring)."""
+def exact_calls(calls: Sequence[Call], scalar: torch.Tensor, params, n_rows: int, tags: Sequence[str]
+                ) -> Optional[List[Call]]:
+    """The calls ``scalar``'s gradient flows through, if the route is exact for it (see the module docstring),
+    else None. Call it before the backward frees the graph."""
     nodes: set = set()
-    uses = count_uses([scalar], params, nodes)                   # before the backward frees the graph
+    uses = count_uses([scalar], params, nodes)
     live = [c for c in calls if c.out is not None and c.out.grad_fn in nodes]
     if any(c.tag not in tags or c.out.shape[0] != n_rows for c in live):
         return None
@@ -179,20 +183,90 @@ def row_dots(calls: Sequence[Call], scalar: torch.Tensor, params, directions: Se
     for c in live:
         for i, k in local_uses(c).items():
             seen[i] = seen.get(i, 0) + k
-    if seen != uses:
-        return None                              # a parameter is used outside the modules that own it
-    grads = torch.autograd.grad(scalar, [c.out for c in live], retain_graph=retain_graph, allow_unused=True)
-    used = [(c, g) for c, g in zip(live, grads) if g is not None]
+    return live if seen == uses else None       # else a parameter is used outside the modules that own it
+
+
+def dots_from(used, directions: Sequence[Sequence], n_rows: int) -> List[torch.Tensor]:
+    """[Σ over (call, output gradient) pairs of the per-row dots with V] for each V in ``directions``."""
     out = []
     with torch.no_grad():
         for V in directions:
-            acc = torch.zeros(n_rows, dtype=torch.float64, device=scalar.device)
+            acc = torch.zeros(n_rows, dtype=torch.float64)
             for c, g in used:
                 r = call_rows(c, g, V, n_rows)
                 if r is not None:
-                    acc += r
+                    acc += r.cpu()
             out.append(acc)
     return out
 
 
-__all__ = ["Call", "CallRecorder", "local_uses", "tangent", "call_rows", "row_dots"]
+def row_dots(calls: Sequence[Call], scalar: torch.Tensor, params, directions: Sequence[Sequence], n_rows: int,
+             tags: Sequence[str], retain_graph: bool = False) -> Optional[List[torch.Tensor]]:
+    """[⟨∇_θ s_b, V⟩ for b in rows] (fp64, [n_rows]) for each V in ``directions``, with ``scalar`` = Σ_b s_b and
+    the calls recorded during its forward, by a backward of its own; None where the route is not exact."""
+    live = exact_calls(calls, scalar, params, n_rows, tags)
+    if live is None:
+        return None
+    grads = torch.autograd.grad(scalar, [c.out for c in live], retain_graph=retain_graph, allow_unused=True)
+    return dots_from([(c, g) for c, g in zip(live, grads) if g is not None], directions, n_rows)
+
+
+class TaggedContext(Context):
+    """A context whose forwards stamp their batch (and its size) on the recorder's calls."""
+
+    def __init__(self, recorder: CallRecorder, *args):
+        super().__init__(*args)
+        self._recorder = recorder
+
+    def forward(self, which="forget", rows=None, hidden=False, who=None):
+        whole = rows is None
+        self._recorder.tag = which if whole else None
+        self._recorder.rows = self.batch(which, who)["input_ids"].shape[0] if whole else None
+        try:
+            return super().forward(which, rows, hidden, who)
+        finally:
+            self._recorder.tag = self._recorder.rows = None
+
+
+class Capture:
+    """The output gradients of the backward passes a measurement runs anyway (``routes.measure``), kept per phase
+    for the instance views: "contribution" (the forget term's backward), "moved:forget" / "moved:retain" (the
+    risks' backwards: ∂R/∂y, i.e. the moved view's δ over R's normaliser). A phase whose route is not exact is
+    recorded as None, and the views then take their own route."""
+
+    def __init__(self, model, params):
+        self.params, self.recorder = params, CallRecorder(model, params)
+        self.recorder.on_call = self._watch
+        self.phase, self.caught = None, {}
+
+    def context(self, *args) -> TaggedContext:
+        return TaggedContext(self.recorder, *args)
+
+    def _watch(self, call):
+        call.out.register_hook(lambda g, c=call: self._catch(c, g))
+
+    def _catch(self, call, g):
+        if self.phase is not None:
+            self.caught[self.phase][1].append((call, g.detach()))
+
+    @contextmanager
+    def catching(self, phase: Optional[str], scalar: torch.Tensor, n_rows: int, tags: Sequence[str]):
+        """Around one backward of ``scalar``: keep its gradients at the recorded outputs under ``phase``."""
+        ok = phase is not None and exact_calls(self.recorder.calls, scalar, self.params, n_rows, tags) is not None
+        if ok:
+            self.caught[phase] = (n_rows, [])
+        elif phase is not None:
+            self.caught[phase] = None
+        self.phase = phase if ok else None
+        try:
+            yield
+        finally:
+            self.phase = None
+
+    def dots(self, phase: str, directions: Sequence[Sequence]) -> Optional[List[torch.Tensor]]:
+        got = self.caught.get(phase)
+        return None if got is None else dots_from(got[1], directions, got[0])
+
+
+__all__ = ["Call", "CallRecorder", "local_uses", "tangent", "call_rows", "exact_calls", "dots_from", "row_dots",
+           "TaggedContext", "Capture"]

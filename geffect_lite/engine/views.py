@@ -30,7 +30,7 @@ from ..objectives import UserObjective
 from .dots import dot, named_params
 from .forward_mode import is_forward_ad_error, jvp_many, jvp_of
 from .result import RISK_SETS
-from .rows import CallRecorder, row_dots
+from .rows import CallRecorder, TaggedContext, row_dots
 
 METHODS = ("auto", "jvp", "loop", "rows")
 
@@ -47,16 +47,18 @@ def decomposable(objective, model, forget, retain, ref):
 
 
 def instance_views(model, objective, forget, retain, ref, grad, risk_grads, *, risk="token_mean", method="auto",
-                   tokenizer=None, tokens=True):
+                   tokenizer=None, tokens=True, capture=None):
     """(instances, tokens) DataFrames of both views at θ, from the formed ∇L (``grad``) and ∇R (``risk_grads``).
-    With ``tokens=False`` the token table is empty and the instances may come by the one-backward route (``rows``)."""
+    With ``tokens=False`` the token table is empty and the instances may come by the one-backward route (``rows``),
+    from the measurement's own backwards when it kept them (``capture``, see ``routes.measure(keep_rows=True)``)."""
     kinds = decomposable(objective, model, forget, retain, ref)
     if method == "rows" and tokens:
         raise ValueError("method='rows' gives per-instance views only: the per-token views need method='jvp', "
                          "'loop' or 'auto'")
     got = None
     if method in ("auto", "rows") and not tokens:
-        got = _by_rows(model, objective, forget, retain, ref, grad, risk_grads, kinds[1])
+        got = _from_capture(capture, objective, forget, retain, grad, risk_grads, kinds[1], risk) or \
+            _by_rows(model, objective, forget, retain, ref, grad, risk_grads, kinds[1])
         if got is None and method == "rows":
             raise ValueError(f"method='rows' is not exact for {objective.name!r} on this model (a parameter is used "
                              "outside the module that owns it, or a term mixes instances): use 'auto' or 'jvp'")
@@ -75,21 +77,19 @@ def instance_views(model, objective, forget, retain, ref, grad, risk_grads, *, r
     return inst, tok
 
 
-class _Tagged(Context):
-    """A context that stamps each forward's batch on the recorder's calls (its rows are that batch's instances)."""
-
-    def __init__(self, recorder, *args):
-        super().__init__(*args)
-        self._recorder = recorder
-
-    def forward(self, which="forget", rows=None, hidden=False, who=None):
-        whole = rows is None
-        self._recorder.tag = which if whole else None
-        self._recorder.rows = self.batch(which, who)["input_ids"].shape[0] if whole else None
-        try:
-            return super().forward(which, rows, hidden, who)
-        finally:
-            self._recorder.tag = self._recorder.rows = None
+def _from_capture(capture, objective, forget, retain, grad, risk_grads, has_inst, risk):
+    """moved and contrib from the output gradients the measurement caught (``rows.Capture``), or None. The risks'
+    gradients at the layer outputs are the moved view's over R's normaliser (N tokens or B instances)."""
+    if capture is None or isinstance(getattr(objective, "base", None) or objective, UserObjective):
+        return None
+    moved = {}
+    for rs, b in (("forget", forget), ("retain", retain)):
+        got = capture.dots(f"moved:{rs}", [grad])
+        if got is None:
+            return None
+        moved[rs] = got[0] * float(nll.risk_normaliser(b["labels"][:, 1:] != -100, risk))
+    contrib = capture.dots("contribution", [risk_grads[rs] for rs in RISK_SETS]) if has_inst else []
+    return None if contrib is None else (moved, dict(zip(RISK_SETS, contrib)))
 
 
 def _by_rows(model, objective, forget, retain, ref, grad, risk_grads, has_inst):
@@ -100,7 +100,7 @@ def _by_rows(model, objective, forget, retain, ref, grad, risk_grads, has_inst):
     _, params = named_params(model)
     B = forget["input_ids"].shape[0]
     rec = CallRecorder(model, params)
-    ctx = _Tagged(rec, model, forget, retain, ref)
+    ctx = TaggedContext(rec, model, forget, retain, ref)
     with rec:                         # token NLLs (moved) and per-instance terms (contribution): one forward
         tn = ctx.fwd("forget").token_nll
         terms = objective.instance_terms(ctx) if has_inst else None
@@ -112,7 +112,7 @@ def _by_rows(model, objective, forget, retain, ref, grad, risk_grads, has_inst):
     del rec, ctx, tn, terms
     rec = CallRecorder(model, params)
     with rec:
-        tr = _Tagged(rec, model, forget, retain, ref).fwd("retain").token_nll
+        tr = TaggedContext(rec, model, forget, retain, ref).fwd("retain").token_nll
     moved_r = row_dots(rec.calls, tr.sum(), params, [grad], retain["input_ids"].shape[0], ("retain",))
     if moved_r is None:
         return None
