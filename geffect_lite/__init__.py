@@ -18,7 +18,7 @@ equation lives in the code" in docs/paper.md (the project's only copy of that ma
 
 paper                                    function
 =======================================  ===========================================================================
-Definition 1 (e_u, e_r, per layer)       ``gl.geffect`` → ``engine.definition.measure``
+Definition 1 (e_u, e_r, per layer)       ``gl.geffect`` → ``engine.routes.measure``
 the layer groups of Figs. 2–3            ``layers.group_names`` (thirds), ``layers.paper_layer`` ("middle")
 Eq. 1 (GA, inverse confidence 1/p)       ``objectives.ga.GA``, ``objectives.weights.weight_view``
 Eq. 2 (WGA)                              ``objectives.ga.WGA``

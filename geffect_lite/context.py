@@ -12,6 +12,7 @@ from typing import Dict, Optional
 import torch
 
 from . import nll
+from .batching import select
 from .nll import EmptyBatchError, Forward
 
 WHICH = ("forget", "idk", "retain")
@@ -26,9 +27,10 @@ class Context:
         retain: the retain batch (regularisers, GD).
         ref: a :class:`geffect_lite.reference.Reference` (θ_ref) for NPO, TNPO, WTNPO, IdkDPO, UNDIAL, KL, RR.
 
-    ``ctx.fwd("forget" | "idk" | "retain")`` returns a cached :class:`nll.Forward`; ``ctx.clear()`` drops the
-    cache (do it after changing the model). A backward pass through a cached forward frees its graph: to take
-    several gradients from one context, pass ``retain_graph=True`` or call ``clear()`` in between.
+    ``ctx.fwd("forget" | "idk" | "retain")`` returns a cached :class:`nll.Forward` (build a new context after
+    changing the model). A backward pass through a cached forward frees its graph: to take several gradients from
+    one context, pass ``retain_graph=True``. ``ctx.forward(which, rows)`` is the one road to the model: ``fwd``
+    caches what it returns, and the engine's retain chunks call it for a few rows at a time.
     """
 
     def __init__(self, model, forget: dict, retain: Optional[dict] = None, ref=None):
@@ -63,12 +65,20 @@ class Context:
         f = self._fwd.get(which)
         if f is not None and (not hidden or f.hidden_states is not None):
             return f
+        f = self.forward(which, hidden=hidden, who=who)
+        self._fwd[which] = f
+        return f
+
+    def forward(self, which: str = "forget", rows=None, hidden: bool = False, who: Optional[str] = None) -> Forward:
+        """A fresh (uncached) forward pass on ``which``, or on its ``rows`` only (trailing all-padding columns
+        trimmed: a chunk has its own width) — every forward of the model on a context's batches comes through here."""
         if self.model is None:
             raise ValueError(f"this context has no model, so it cannot compute the {which!r} forward pass "
                              f"{'with hidden states' if hidden else ''} (it was built by Context.from_logp).")
-        f = nll.forward(self.model, self.batch(which, who), hidden=hidden, what=f"{which} batch")
-        self._fwd[which] = f
-        return f
+        batch = self.batch(which, who)
+        if rows is not None:
+            batch = trim(select(batch, rows))
+        return nll.forward(self.model, batch, hidden=hidden, what=f"{which} batch")
 
     def ref_logp(self, which: str = "forget", who: Optional[str] = None) -> torch.Tensor:
         """[B, T-1] θ_ref token log-probs of ``which`` (detached constants), on the model's device."""
@@ -83,10 +93,6 @@ class Context:
     def ref_hidden(self, which: str, layer: int, who: Optional[str] = None) -> torch.Tensor:
         """[B, T, d] θ_ref ``hidden_states[layer]`` of ``which`` (RR regulariser)."""
         return self._ref(who).hidden(self.batch(which, who), layer).to(**self._like(which))
-
-    def clear(self) -> None:
-        """Forget the cached forward passes (call after the model changed)."""
-        self._fwd.clear()
 
     def cached(self, which: str) -> bool:
         """Has the forward pass on ``which`` been run (and kept) in this context?"""
@@ -153,4 +159,14 @@ class Context:
         return ctx
 
 
-__all__ = ["Context", "WHICH"]
+def trim(batch: dict) -> dict:
+    """Drop trailing columns that are padding in every row (right padding: a row chunk's own width)."""
+    am = batch["attention_mask"]
+    keep = int(am.any(0).nonzero().max()) + 1 if am.any() else am.shape[1]
+    if keep == am.shape[1]:
+        return batch
+    return {k: (v[:, :keep] if isinstance(v, torch.Tensor) and v.dim() == 2 and v.shape[1] == am.shape[1] else v)
+            for k, v in batch.items()}
+
+
+__all__ = ["Context", "WHICH", "trim"]

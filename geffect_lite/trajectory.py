@@ -1,7 +1,7 @@
 """Unlearning runs that record G-effects step by step — the paper's Figs. 3–8 are such trajectories.
 
 :func:`run` unlearns for ``steps`` optimiser steps and, at every recorded step, measures the G-effects at the
-parameters *before* that step with the same engine as ``gl.geffect`` (``engine.definition.measure``). What a
+parameters *before* that step with the same engine as ``gl.geffect`` (``engine.routes.measure``, Definition 1's numbers). What a
 trajectory adds is only what depends on the step:
 
 * the **optimiser step** itself: plain SGD, θ ← θ − η∇L (the G-effect's own assumption), or AdamW (the paper's
@@ -33,10 +33,10 @@ from . import nll
 from .config import flush_denormal, set_seed
 from .context import Context
 from .engine.checks import second_directional
-from .engine.compute import check_choice, resolve_objective
-from .engine.definition import DOTS, measure
 from .engine.dots import named_params
 from .engine.result import RISK_SETS, groups_frame
+from .engine.routes import DOTS, measure
+from .engine.validate import check_choice, resolve_objective
 from .engine.views import instance_views
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -103,10 +103,6 @@ class Trajectory:
     weights: pd.DataFrame = None
     probes: pd.DataFrame = None
     config: dict = field(default_factory=dict)
-
-    def long(self) -> pd.DataFrame:
-        """``steps`` in long format (step, quantity, value) for seaborn."""
-        return self.steps.melt(id_vars=["step"], var_name="quantity", value_name="value")
 
 
 class Stepper:
@@ -246,7 +242,8 @@ def _step(model, objective, forget, retain, ref, plan, stepper, rec, risk, names
 
     views = rec.views_at(t)
     m = measure(model, objective, forget, retain, ref, risk=risk, dots="formed" if views else rec.dots,
-                keep_grad=views, keep_risk_grads=views, then=then, inspect=inspect)
+                keep_grad=views, keep_risk_grads=views, keep_rows=views and not rec.tokens, then=then,
+                inspect=inspect)
     row = log.record(t, m, stepper.lr, seen.get("loss", m.loss), model, names, weights)
     if rec.second_order:
         d = stepper.delta()
@@ -254,7 +251,7 @@ def _step(model, objective, forget, retain, ref, plan, stepper, rec, risk, names
                    second_r=0.5 * second_directional(model, d, retain, risk))
     if views:
         inst, tok = instance_views(model, objective, forget, retain, ref, m.grad, m.risk_grads, risk=risk,
-                                   tokenizer=rec.tokenizer)
+                                   tokenizer=rec.tokenizer, tokens=rec.tokens, capture=m.capture)
         log.views(t, inst if rec.instances else None, tok if rec.tokens else None)
     if rec.probe_at(t):
         log.probes.append(rec.probe(model, t).assign(step=t))

@@ -4,24 +4,11 @@ from __future__ import annotations
 from typing import Optional
 
 from .. import nll
-from ..objectives import get_objective, valid_names
-from .definition import DOTS, measure
-from .result import GEffect, groups_frame, totals_frame
-from .views import METHODS, instance_views
 from .dots import named_params
-
-
-def check_choice(name, value, valid):
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid: {', '.join(map(str, valid))}")
-
-
-def resolve_objective(objective):
-    """An Objective from a registry name or an Objective (KeyError/TypeError listing the valid names)."""
-    try:
-        return get_objective(objective)
-    except TypeError as e:
-        raise TypeError(f"objective must be a registered name ({valid_names()}) or an Objective; {e}") from None
+from .result import GEffect, groups_frame, totals_frame
+from .routes import DOTS, measure
+from .validate import check_choice, resolve_objective   # noqa: F401  (re-exported: their old home)
+from .views import METHODS, instance_views
 
 
 def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=None, *, risk: str = "token_mean",
@@ -38,10 +25,12 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
         risk: ``"token_mean"`` (the official code) or ``"seq_sum"`` (the paper's equations).
         groups: per-block and paper-group tables. instances / tokens: the per-instance / per-token views ("moved"
             and "contribution"). split_terms: also report each additive term of the objective (Fig. 8).
-        method: ``"jvp"`` (forward mode), ``"loop"`` (one backward per token) or ``"auto"`` (jvp, else loop).
+        method: ``"jvp"`` (forward mode), ``"loop"`` (one backward per token), ``"rows"`` (instances without
+            tokens: one backward and a matmul per layer) or ``"auto"`` (rows when exact and no tokens are asked,
+            else jvp, else loop).
         tokenizer: labels the token table. dots: ``"ghost"``, ``"formed"`` or ``"auto"`` (per tensor, the
             cheaper; formed when the per-instance views need the gradients as tangents). chunk_tokens: see
-            :func:`~geffect_lite.engine.definition.measure`.
+            :func:`~geffect_lite.engine.routes.measure`.
     """
     check_choice("risk reduction", risk, nll.RISK_REDUCTIONS)
     check_choice("method", method, METHODS)
@@ -58,7 +47,8 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
     model.eval()
     try:
         m = measure(model, objective, forget, retain, ref, risk=risk, split_terms=split_terms, dots=dots,
-                    keep_grad=views, keep_risk_grads=views, chunk_tokens=chunk_tokens)
+                    keep_grad=views, keep_risk_grads=views, chunk_tokens=chunk_tokens,
+                    keep_rows=instances and not tokens and method in ("auto", "rows"))
         res = GEffect(totals=totals_frame(m.D, m.labels), risks=m.risks,
                       info=dict(objective=objective.name, risk=risk, hparams=dict(objective.hparams), loss=m.loss,
                                 method=None, dots=m.route))
@@ -66,7 +56,8 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
             res.groups = groups_frame(model, names, m.D, m.labels, schemes)
         if views:
             inst, tok = instance_views(model, objective, forget, retain, ref, m.grad, m.risk_grads, risk=risk,
-                                       method=method, tokenizer=tokenizer)
+                                       method=method, tokenizer=tokenizer, tokens=tokens,
+                                       capture=m.capture)
             res.info["method"] = inst.attrs["method"]
             res.instances, res.tokens = (inst if instances else None), (tok if tokens else None)
     finally:

@@ -1,218 +1,54 @@
-"""Definition 1 at one θ — the one implementation of "the G-effects here", shared by ``gl.geffect`` and ``gl.run``.
+"""Definition 1 of Wang et al. 2025 (arXiv 2502.19301), as plain autograd — read it beside the paper.
 
-For an objective L_u = Σ_k L_k (its terms: the forget term, regularisers), a forget batch D_u and a retain batch D_r,
-:func:`measure` returns the per-tensor dot products
+    e = ∇R(D;θ)ᵀ ∇L_u(D_u;θ)                                                        (Definition 1)
 
-    D[risk set][row, i] = ⟨∇_{θ_i} R(D), ∇_{θ_i} direction_row⟩,   rows = ∇L_u, each ∇L_k, then any extra direction,
+L_u is the unlearning objective on the forget batch D_u (GA's is Eq. 1, WGA Eq. 2, NPO Eq. 3, TNPO Eq. 6, PO
+Eq. 7, RMU Eq. 8), R(D;θ) the risk — the NLL of the answers — on a risk set D: the forget set (e_u, wanted ≪ 0:
+one step θ ← θ − η∇L_u raises the forget risk by ≈ −η·e_u) or the retain set (e_r, wanted ≥ 0). θ is a list of
+parameter tensors, so the dot product is a sum over tensors, e = Σ_i ⟨∇_{θ_i}R, ∇_{θ_i}L_u⟩, and a layer group's G-effect (Figs. 3–8's
+shallow / middle / deep layers) is the sub-sum over that group's tensors.
 
-so that every total (Σ_i) and every layer group (a sub-sum over i) is exact. A trajectory adds one extra direction,
-the optimiser's step Δθ, which gives the optimiser-aware G-effect −∇RᵀΔθ/η; it is formed *between* the objective's
-backward and the risks' (``then=``), so the forward passes are shared and nothing is recomputed.
-
-Each tensor goes by the cheaper exact route (``dots="auto"``): Gram matrices of layer inputs and output gradients
-(``ghost.py``; no gradient formed) or a formed gradient dotted as it is produced (``dots.py``). The retain risk, when
-the objective does not use the retain batch, is backpropagated in row chunks (R is a sum over rows: same numbers,
-one chunk's activations alive). The per-instance views need ∇L and the risk gradients as tangents: ``keep_grad`` and
-``keep_risk_grads`` return them formed.
+:func:`definition_1` is this, line for line: two formed gradients and their dot product. The engine's
+``routes.measure`` gives the same numbers (totals and groups; ``tests/test_definition.py`` holds them equal) by
+cheaper routes; use this one to see what is computed, that one to compute it.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Dict, Optional, Tuple, Union
 
 import torch
 
 from .. import nll
-from ..batching import select
 from ..context import Context
-from . import ghost
-from .dots import add, dots_by_backward, dots_of_grads, named_params
-from .result import RISK_SETS
-
-DOTS = ("auto", "ghost", "formed")
+from ..layers import group_names
+from .dots import named_params
+from .validate import resolve_objective
 
 
-@dataclass
-class Measurement:
-    """What :func:`measure` found at θ: ``labels`` name the rows of ``D[risk_set]`` ([rows, n_tensors], fp64);
-    ``risks`` R(forget), R(retain); ``loss``; ``grad`` (∇L, formed when asked); ``risk_grads`` (∇R per risk set,
-    when asked); ``route`` (how the dots were taken)."""
-    labels: List[str]
-    D: Dict[str, torch.Tensor]
-    risks: Dict[str, float]
-    loss: float
-    grad: Optional[list] = None
-    risk_grads: Optional[Dict[str, list]] = None
-    route: str = ""
+def definition_1(model, objective, forget: dict, retain: dict, ref=None, groups: Union[None, str, dict] = None,
+                 risk: str = "token_mean") -> Tuple[Dict[str, float], Optional[Dict[str, Dict[str, float]]]]:
+    """Definition 1 at the model's current θ: ({"forget": e_u, "retain": e_r}, group sums or None).
 
-
-class _Once:
-    """``then(grad)`` called at most once, its (labels, directions) remembered (a fallback must not step twice)."""
-
-    def __init__(self, fn):
-        self.fn, self.value = fn, None
-
-    def __call__(self, grad):
-        if self.fn is None:
-            return [], []
-        if self.value is None:
-            self.value = self.fn(grad)
-        return self.value
-
-
-def blown(objective) -> str:
-    return (f"the gradient of {objective.name!r} is not finite (NaN/inf): unlearning has blown up. Lower the "
-            "learning rate or the number of steps.")
-
-
-def measure(model, objective, forget: dict, retain: dict, ref=None, *, risk: str = "token_mean",
-            split_terms: bool = True, dots: str = "auto", keep_grad: bool = False, keep_risk_grads: bool = False,
-            then: Optional[Callable] = None, inspect: Optional[Callable] = None,
-            chunk_tokens: Optional[int] = None) -> Measurement:
-    """The per-tensor G-effect matrices at the model's current θ (see the module docstring).
-
-    ``then(grad) -> (labels, directions)``: extra directions to dot with the risk gradients, computed from the formed
-    ∇L before any risk is backpropagated. ``inspect(ctx)``: called (without grad) once the objective's forward
-    passes are in the context, e.g. to read the objective's weights without another forward. ``chunk_tokens``: on the Gram route, retain rows are backpropagated in
-    chunks of at most this many positions (default: the forget batch's positions, at least 64).
+    ``groups``: None, a scheme of :func:`geffect_lite.layers.group_names` ("paper", "block", "official") or a
+    dict {parameter name: group}. ``ref``: θ_ref for the objectives that need it. ``risk``: "token_mean" or
+    "seq_sum" (``geffect_lite.nll``).
     """
-    then = _Once(then)
-    if dots == "ghost" or (dots == "auto" and not keep_risk_grads):
-        m = _by_ghost(model, objective, forget, retain, ref, risk, split_terms, dots == "ghost",
-                      keep_grad or then.fn is not None, then, inspect, chunk_tokens)
-        if m is not None:
-            return m
-        inspect = None                          # already called once
-    return _by_formed(model, objective, forget, retain, ref, risk, split_terms, keep_risk_grads, then, inspect)
+    objective = resolve_objective(objective)
+    names, theta = named_params(model)                   # θ = [θ_1 … θ_n], the trainable tensors (tied ones once)
+    loss = objective.loss(Context(model, forget, retain, ref))                     # L_u(D_u;θ), a scalar
+    grad_L = torch.autograd.grad(loss, theta, allow_unused=True)                   # ∇L_u: one tensor per θ_i
+    group_of = group_names(model, groups) if isinstance(groups, str) else groups   # name → group, or None
+    totals, sums = {}, ({} if group_of else None)
+    for risk_set, D in (("forget", forget), ("retain", retain)):
+        grad_R = torch.autograd.grad(nll.risk(model, D, risk), theta, allow_unused=True)   # ∇R(D;θ), R = answer NLL
+        e_i = [0.0 if a is None or b is None else float((a.double() * b.double()).sum())   # ⟨∇_{θ_i}R, ∇_{θ_i}L_u⟩
+               for a, b in zip(grad_R, grad_L)]
+        totals[risk_set] = sum(e_i)                                                # e = Σ_i e_i  (Definition 1)
+        if group_of:                                                               # a group: Σ over its θ_i
+            sums[risk_set] = {}
+            for name, v in zip(names, e_i):
+                sums[risk_set][group_of[name]] = sums[risk_set].get(group_of[name], 0.0) + v
+    return totals, sums
 
 
-def _terms(objective, ctx, split_terms, inspect=None):
-    terms = objective.terms(ctx)
-    for k, v in terms.items():
-        nll.check_finite(v.detach(), f"objective {objective.name!r} ({k} term)")
-    ctx.fwd("forget")                           # the forget risk's forward, with grad, before anything reads it
-    if inspect is not None:
-        with torch.no_grad():
-            inspect(ctx)
-    keys = list(terms) if (split_terms and len(terms) > 1) else []
-    return terms, keys, sum(terms.values())
-
-
-def _rows(mats: torch.Tensor, n_dirs: int, split: bool) -> torch.Tensor:
-    """[directions…, extras…] → [objective, terms…, extras…] (the objective row is the terms' sum)."""
-    return torch.cat([mats[:n_dirs].sum(0, keepdim=True), mats]) if split else mats
-
-
-def _by_ghost(model, objective, forget, retain, ref, risk, split_terms, force, want_grad, then, inspect,
-              chunk_tokens):
-    names, params = named_params(model)
-    ctx = Context(model, forget, retain, ref)
-    recorder = ghost.Recorder(model, params)
-    with recorder:                              # the objective's forwards run while the layers' inputs are recorded
-        terms, keys, loss = _terms(objective, ctx, split_terms, inspect)
-    Ru = nll.risk_from(ctx.fwd("forget"), risk)
-    directions = [terms[k] for k in keys] or [loss]
-    routed = ghost.plan(recorder.records, params, ghost.count_uses(list(terms.values()) + [Ru], params),
-                        len(directions), force=force)
-    gd = ghost.GhostDots(routed, params, directions)
-    if not gd.finite():
-        raise nll.NonFiniteError(blown(objective))
-    grad = gd.gradient() if want_grad else None
-    extra_labels, extra = then(grad)
-    loss_value = float(loss.detach())
-    del directions, terms, loss
-    R, mats = {"forget": float(Ru.detach())}, {"forget": gd.against(Ru, extra)}
-    del Ru
-    shared = ctx.cached("retain")               # the objective used the retain batch: its graph is alive anyway
-    ctx.release("forget")
-    ctx.release("idk")
-    if shared:
-        Rr = nll.risk_from(ctx.fwd("retain"), risk)
-        R["retain"], mats["retain"] = float(Rr.detach()), gd.against(Rr, extra)
-    else:
-        got = _retain_in_chunks(model, params, forget, retain, risk, gd, routed, recorder, extra, chunk_tokens)
-        if got is None:                         # a routed tensor was used in an unrecorded way: redo, formed
-            return None
-        R["retain"], mats["retain"] = got
-    n = len(gd.per_dir)
-    D = {rs: _rows(m, n, bool(keys)) for rs, m in mats.items()}
-    return Measurement(["objective"] + keys + list(extra_labels), D, R, loss_value, grad=grad,
-                       route=f"ghost ({len(routed)}/{len(params)} tensors by Gram matrices)")
-
-
-def _retain_in_chunks(model, params, forget, retain, risk, gd, routed, recorder, extra, chunk_tokens):
-    """(R(retain), D rows) with the retain rows backpropagated chunk by chunk, or None if the forward used a routed
-    tensor in a way the recorder did not see."""
-    nll.check_batch(retain, "retain batch")
-    nll.check_compatible(model, retain, "retain batch")
-    denom = nll.risk_normaliser(retain["labels"][:, 1:] != -100, risk)
-    budget = chunk_tokens or max(64, int(forget["attention_mask"].numel()))
-    total, mats = 0.0, 0.0
-    for rows in row_chunks(retain, budget):
-        n_seen = len(recorder.records)
-        with recorder:
-            f = nll.forward(model, trim(select(retain, rows)), what="retain batch")
-        rr = f.token_nll.sum() / denom
-        new = recorder.records[n_seen:]
-        del recorder.records[n_seen:], f
-        if not ghost.uses_match(new, routed, ghost.count_uses([rr], params)):
-            return None
-        total += float(rr.detach())
-        mats = mats + gd.against(rr, extra, extra_recs=new)
-    return total, mats
-
-
-def _by_formed(model, objective, forget, retain, ref, risk, split_terms, keep_risk_grads, then, inspect=None):
-    names, params = named_params(model)
-    ctx = Context(model, forget, retain, ref)
-    terms, keys, loss = _terms(objective, ctx, split_terms, inspect)
-    term_grads = [list(torch.autograd.grad(terms[k], params, retain_graph=True, allow_unused=True)) for k in keys]
-    grad = [add(*gs) for gs in zip(*term_grads)] if keys else \
-        list(torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True))
-    if not all(g is None or bool(torch.isfinite(g).all()) for g in grad):
-        raise nll.NonFiniteError(blown(objective))
-    extra_labels, extra = then(grad)
-    dirs = [grad] + term_grads + list(extra)
-    loss_value = float(loss.detach())
-    del terms, loss
-    ctx.release("idk")        # the objective's graph is no longer needed: free what only it used
-    R, D, risk_grads = {}, {}, {}
-    for rs in RISK_SETS:      # one risk set at a time: its graph is released before the next forward
-        r = nll.risk_from(ctx.fwd(rs), risk)
-        R[rs] = float(r.detach())
-        ctx.release(rs)
-        if keep_risk_grads:
-            risk_grads[rs] = list(torch.autograd.grad(r, params, allow_unused=True))
-            D[rs] = dots_of_grads(risk_grads[rs], dirs)
-        else:
-            D[rs] = dots_by_backward(r, params, dirs)
-        del r
-    return Measurement(["objective"] + keys + list(extra_labels), D, R, loss_value, grad=grad,
-                       risk_grads=risk_grads or None, route="formed")
-
-
-def row_chunks(batch: dict, max_tokens: int) -> List[List[int]]:
-    """Consecutive row groups whose padded width × rows stays within ``max_tokens`` (≥ 1 row each)."""
-    lens = batch["attention_mask"].sum(1).tolist()
-    chunks, cur, width = [], [], 0
-    for i, n in enumerate(lens):
-        w = max(width, int(n))
-        if cur and w * (len(cur) + 1) > max_tokens:
-            chunks.append(cur)
-            cur, w = [], int(n)
-        cur.append(i)
-        width = w
-    return chunks + ([cur] if cur else [])
-
-
-def trim(batch: dict) -> dict:
-    """Drop trailing columns that are padding in every row (right padding: the chunk's own width)."""
-    am = batch["attention_mask"]
-    keep = int(am.any(0).nonzero().max()) + 1 if am.any() else am.shape[1]
-    if keep == am.shape[1]:
-        return batch
-    return {k: (v[:, :keep] if isinstance(v, torch.Tensor) and v.dim() == 2 and v.shape[1] == am.shape[1] else v)
-            for k, v in batch.items()}
-
-
-__all__ = ["Measurement", "measure", "DOTS", "row_chunks", "trim", "blown"]
+__all__ = ["definition_1"]

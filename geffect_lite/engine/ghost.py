@@ -89,10 +89,13 @@ class Recorder:
         return False
 
 
-def count_uses(roots: Sequence[torch.Tensor], params: Sequence[torch.Tensor]) -> Dict[int, int]:
-    """How many graph edges lead into each parameter's gradient accumulator, over the graphs of ``roots``."""
+def count_uses(roots: Sequence[torch.Tensor], params: Sequence[torch.Tensor], seen: Optional[set] = None
+               ) -> Dict[int, int]:
+    """How many graph edges lead into each parameter's gradient accumulator, over the graphs of ``roots``
+    (``seen``, if given, is filled with the graph's nodes)."""
     want = {id(p): i for i, p in enumerate(params)}
-    seen, stack, cnt = set(), [r.grad_fn for r in roots if r.grad_fn is not None], {}
+    seen = set() if seen is None else seen
+    stack, cnt = [r.grad_fn for r in roots if r.grad_fn is not None], {}
     while stack:
         node = stack.pop()
         if node in seen:
