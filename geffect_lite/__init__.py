@@ -51,7 +51,7 @@ __version__ = "0.3.0"      # the one version (pyproject.toml reads it)
 # Every name is loaded on first use, on purpose: importing torch costs seconds (15 s on a busy 2-core machine), and the
 # command line must check its arguments — and ``import geffect_lite`` must return — before paying for it.
 _NAMES = {
-    "geffect": "engine", "GEffect": "engine", "pg_effects": "engine",
+    "geffect": "engine", "GEffect": "engine", "pg_effects": "engine", "definition_1": "engine",
     "run": "trajectory", "Trajectory": "trajectory",
     "load_model": "models", "MODEL_NAMES": "models",
     "load_data": "data", "load_tofu": "data", "synthetic": "data",

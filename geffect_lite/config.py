@@ -2,7 +2,7 @@
 
 * ``GEFFECT_FAST`` (or ``CI``): shrink heavy work (fewer steps, smaller grids) — notebooks and the demo read
   :func:`fast_mode`.
-* ``GEFFECT_CACHE``: where converted / fine-tuned models are cached (default ``~/.cache/geffect_lite``).
+* ``GEFFECT_CACHE``: where the converted SmolLM2 and the runs are cached (default ``~/.cache/geffect_lite``).
 * ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``: set by :func:`offline` so a hub id fails fast.
 * ``GEFFECT_MEMORY_GB``: the memory a notebook may plan for (default: the container's limit, e.g. Binder's ≈ 2 GB,
   else the machine's RAM) — :func:`memory_budget_gb`.

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from .. import nll
 from ..batching import collate
 from ..context import Context
-from ..engine.compute import resolve_objective
+from ..engine.validate import resolve_objective
 from ..engine.dots import dot, named_params
 from ..layers import group_names
 from ..reference import reference_for
