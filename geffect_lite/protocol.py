@@ -62,6 +62,7 @@ from .config import fast_mode
 
 SETTINGS = ("paper", "theory", "table1")          # the calibrated settings (each has its own rate by the rule)
 ALL_SETTINGS = SETTINGS + ("official",)           # official: the paper setting's rate (see the docstring)
+FIGURE_SETTINGS = ("paper", "official")           # where the claims' figure runs can be made
 GRID_FACTOR = 2.0
 
 #: per model: the forget rows (split, and the last |n| of them when n < 0), retain rows drawn per seed, steps
@@ -241,5 +242,5 @@ def load_calibration() -> Dict[Tuple[str, str, bool], float]:
 
 
 __all__ = ["Setting", "Figure", "setting", "rule", "tier", "calibrated_lr", "load_calibration", "n_forget_rows",
-           "objective_hparams", "SETTINGS", "ALL_SETTINGS", "OFFICIAL", "TIERS", "FAST_TIER", "TABLE1", "FAST_TABLE1", "EVAL", "RULE", "FIGURES",
+           "objective_hparams", "SETTINGS", "ALL_SETTINGS", "FIGURE_SETTINGS", "OFFICIAL", "TIERS", "FAST_TIER", "TABLE1", "FAST_TABLE1", "EVAL", "RULE", "FIGURES",
            "DEMO_FIGURES", "DEMO", "LR", "GRID_FACTOR"]
