@@ -18,9 +18,12 @@ only where the deviation is the lesson, and says so. Five settings:
   G-effect along such a run), where ``paper`` is the same trajectories at full batch and a constant rate. Its rate
   is the ``paper`` setting's calibrated rate — a choice, so that the two settings differ only in batching and
   schedule; calibrating ``official`` by the same rule on its own schedule would be the alternative. G-effects are
-  measured on each step's mini-batch (the gradient that makes the step). RMU's objective is not changed here; the
-  official code's RMU loss is a ``.mean()`` over every element of the activations, as ours is (``objectives``), and
-  the official G-effect reduction of every objective is what ``paper/parity.py`` reproduces.
+  measured on each step's mini-batch (the gradient that makes the step). RMU's objective is not changed here. Ours
+  averages the squared distance over the hidden size, then over each answer's positions, then over the batch
+  (``objectives/rmu.py``); a flat ``.mean()`` over all [batch, position, hidden] elements equals it only when every
+  sequence counts the same number of positions, so with answers of unequal length the two weight sequences
+  differently (docs/paper.md lists the official reductions; ``paper/parity.py`` measures G-effects as the official
+  code does).
 * ``eval`` — what the Table 1 analogue evaluates (``EVAL``).
 
 **Replications** (``Setting.replication``): what a second lab would change — a different set of fictitious authors to

@@ -69,7 +69,7 @@ def test_replications_are_deterministic_and_distinct():
     one = [setting_data.replication_authors("forget01", r) for r in range(10)]
     assert sorted(one) == [(i,) for i in range(90, 100)]              # all 10 distinct single authors
     S = protocol.setting("table1", "tiny", fast=True, replication=2)
-    assert [c[0]["input_ids"].tolist() for c in setting_data.plan(DATA, None or _tok(), S)] == \
+    assert [c[0]["input_ids"].tolist() for c in setting_data.plan(DATA, _tok(), S)] == \
            [c[0]["input_ids"].tolist() for c in setting_data.plan(DATA, _tok(), S)]
 
 
@@ -97,3 +97,26 @@ def test_replication_errors_name_the_valid_values():
         setting_data.replication_authors("retain90", 1)
     S = protocol.setting("paper", "tiny", replication=3, seed=7)
     assert S.seed == 7 and S.replication == 3 and "replication 3" in S.describe()
+
+
+def test_official_setting_is_the_official_recipe_at_the_paper_rate():
+    """Effective batch 16, one warm-up epoch then linear decay, 5 epochs (forget05: 50 rows → 4 batches × 5 = 20
+    steps), AdamW at the paper setting's calibrated rate, token-mean risk."""
+    for model, fast, steps, warm in (("tiny", False, 20, 4), ("deep", False, 20, 4), ("tiny", True, 10, 2),
+                                     ("smollm2-tofu", False, 5, 1)):
+        S, P = protocol.setting("official", model, fast=fast), protocol.setting("paper", model, fast=fast)
+        assert (S.optimizer, S.batch, S.steps, S.warmup, S.decay, S.risk) == ("adamw", 16, steps, warm, True,
+                                                                              "token_mean")
+        assert S.lr == P.lr and S.n_forget == P.n_forget and S.split == P.split
+    assert "official" in protocol.ALL_SETTINGS and "official" not in protocol.SETTINGS     # no rate of its own
+    with pytest.raises(ValueError, match="valid: paper, theory, table1, official"):
+        protocol.setting("offical", "tiny")
+
+
+def test_runs_take_the_figure_setting_and_the_replication():
+    from geffect_lite.paper.runs import Runs
+    r = Runs("tiny", fast=True, setting="official", replication=2)
+    _, S, _, _ = r.request("ga")
+    assert S.name == "official" and S.replication == 2 and S.seed == 2 and r.request("ga_sgd")[1].name == "theory"
+    with pytest.raises(ValueError, match="valid: paper, official"):
+        Runs("tiny", fast=True, setting="table1")
