@@ -92,6 +92,8 @@ class Runs:
     """The trajectories of one tier at one replication and one learning-rate scale (``gl.protocol_run`` calls).
     ``seed`` defaults to the replication (``protocol.setting``); ``setting`` is where the figures' runs are made."""
 
+    replication, figure_setting, _table = 0, "paper", None       # class defaults (a test's Runs may skip __init__)
+
     def __init__(self, model: str = "tiny", seed: Optional[int] = None, lr_scale: float = 1.0,
                  fast: Optional[bool] = None, changes: Optional[dict] = None, progress: bool = False,
                  replication: int = 0, setting: str = "paper"):
