@@ -7,7 +7,7 @@ command        what it does
                style of the paper's Figs. 3–8, CSVs and a summary → ``--out``
 ``report``     what a model knows: answer-token accuracy and greedy exact match per split
 ``bench``      the efficiency benchmark (``gl.run`` and ``gl.geffect`` against the plain step; forward mode; memory)
-``claims``     the paper's claims: one scoreboard, ``--sensitivity`` over seeds and rates (``--save`` commits it),
+``claims``     the paper's claims: one scoreboard, ``--sensitivity`` over replications × rates (``--save`` commits it),
                ``--scales`` (the committed three-scale table), ``--diagnose`` (the ablations of every miss)
 ``table1``     the Table 1 analogue over seeds: every objective unlearned and evaluated TOFU-style
 ``protocol``   the protocol's settings per model; ``--calibrate`` re-derives the learning rates by its rule
