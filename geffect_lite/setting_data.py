@@ -45,7 +45,7 @@ def replication_authors(split: str, r: int) -> tuple:
     r = int(r)
     if split == "smollm2":
         if r >= SMOL_TOFU_AUTHORS:
-            raise ValueError(f"smollm2-tofu learned {SMOL_TOFU_AUTHORS} authors: replications 0–"
+            raise ValueError(f"smollm2-tofu learned {SMOL_TOFU_AUTHORS} authors: expected a replication in 0–"
                              f"{SMOL_TOFU_AUTHORS - 1}, got {r}")
         return (N_AUTHORS - 1 - r,)
     if split not in FORGET_AUTHORS:
@@ -55,8 +55,8 @@ def replication_authors(split: str, r: int) -> tuple:
     if r > 0 and k == len(pool):
         raise ValueError(f"{split} forgets all 10 authors the retain-only twins never saw: only replication 0")
     if r >= math.comb(len(pool), k):
-        raise ValueError(f"{split} has {math.comb(len(pool), k)} distinct author sets: replications 0–"
-                         f"{math.comb(len(pool), k) - 1}, got {r}")
+        raise ValueError(f"{split} has {math.comb(len(pool), k)} distinct author sets: expected a replication in "
+                         f"0–{math.comb(len(pool), k) - 1}, got {r}")
     for q in range(1, r + 1):
         rng = np.random.default_rng(q)
         pick = tuple(sorted(pool[i] for i in rng.choice(len(pool), size=k, replace=False).tolist()))

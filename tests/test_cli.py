@@ -101,6 +101,7 @@ BAD = [
     (["claims", "--sensitivity", "--lr-scales", "2", "2"], "[2.0, 2.0]"),
     (["claims", "--replication", "x"], "x"),
     (["claims", "--setting", "theory"], "theory"),
+    (["claims", "--model", "smollm2-tofu", "--replication", "8"], "got 8"),
     (["claims", "--sensitivity", "--lr-scales", "0"], "0"),
     (["table1", "--model", "smollm2-tofu"], "smollm2-tofu"),
     (["table1", "--seeds", "a"], "a"),

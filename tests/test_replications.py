@@ -84,7 +84,7 @@ def test_smollm2_tofu_replications():
         f, pool = setting_data.forget_rows(DATA, S), setting_data.retain_pool(DATA, S)
         assert len(f) == 10 and {row["author"] for row in f} == {99 - r}
         assert {row["author"] for row in pool} == set(range(92, 100)) - {99 - r}
-    with pytest.raises(ValueError, match="replications 0–7, got 8"):
+    with pytest.raises(ValueError, match="expected a replication in 0–7, got 8"):
         setting_data.forget_rows(DATA, protocol.setting("paper", "smollm2-tofu", replication=8))
 
 

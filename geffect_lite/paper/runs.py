@@ -100,6 +100,7 @@ class Runs:
         if setting not in FIGURE_SETTINGS:
             raise ValueError(f"unknown figure setting {setting!r}; valid: {', '.join(FIGURE_SETTINGS)}")
         base = protocol.setting("paper", model, fast=fast, seed=seed, replication=replication)
+        setting_data.replication_authors(base.split, base.replication)      # a bad replication fails before loading
         self.model_name, self.seed, self.lr_scale, self.progress = model, base.seed, float(lr_scale), progress
         self.replication, self.figure_setting = base.replication, setting
         self.changes = dict(changes or {})         # an ablation: Setting fields to change in every run
