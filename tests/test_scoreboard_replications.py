@@ -83,3 +83,30 @@ def test_sensitivity_end_to_end_on_a_fast_grid():
     e1 = [d["e_u(θ_o)"] for d, r in zip(long["values"], long.replication) if r == 1 and "e_u(θ_o)" in d]
     assert len(set(e0)) == 1 and set(e0) != set(e1)        # the forget set changed with the replication
     assert long.attrs["config"]["replications"] == [0, 1]
+
+
+@pytest.mark.skipif(not (TINY_DIR / "model.safetensors").exists(), reason="tiny model not built")
+def test_table1_of_a_replication_is_computed_on_its_authors(monkeypatch):
+    """At replication r > 0 the end-metric rules read a Table 1 made on the replication's authors (changes carry
+    the replication); at replication 0 nothing is precomputed (the rules compute it as before)."""
+    from geffect_lite.paper import runs as runs_mod, table
+    seen = []
+    monkeypatch.setattr(table, "tables", lambda *a, **kw: seen.append((a, kw)) or "T")
+    r = runs_mod.Runs("tiny", fast=True, replication=3, lr_scale=2.0)
+    assert r.table == "T" and seen[0][1]["changes"] == {"replication": 3} and seen[0][1]["seeds"] == (3,)
+    assert seen[0][1]["lr_scale"] == 2.0 and runs_mod.Runs("tiny", fast=True).table is None
+
+
+def test_save_names_the_rules_commit(monkeypatch, tmp_path):
+    """save() writes the runs, the aggregate, the intervals and provenance.rules_commit (into a temporary folder)."""
+    import json
+    from geffect_lite.tooling import results as tres
+    monkeypatch.setattr(tres, "path", lambda name: tmp_path / f"{name}.json")
+    monkeypatch.setattr(tres, "machine", lambda: "test")
+    rows = [dict(claim="ga_spike", paper="p", kind="k", group="claim", verdict=v, numbers="", reason="",
+                 replication=r, seed=r, lr_scale=k, values={"x": float(r)})
+            for k in (0.5, 1.0, 2.0) for r, v in enumerate(["reproduced", "not reproduced"])]
+    scoreboard_io.save("fake", pd.DataFrame(rows), "cmd", 1.0)
+    d = json.loads((tmp_path / "scoreboard-fake.json").read_text())
+    assert d["provenance"]["rules_commit"] == scoreboard_io.rules_commit() and d["provenance"]["command"] == "cmd"
+    assert d["aggregate"][0]["verdict"] == "fragile" and {i["lr_scale"] for i in d["intervals"]} == {0.5, 1.0, 2.0}

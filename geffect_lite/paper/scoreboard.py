@@ -35,7 +35,6 @@ from .runs import Runs
 
 TIER_MODELS = ("tiny", "deep", "smollm2-tofu")
 REPLICATIONS, LR_SCALES = (0, 1, 2, 3, 4), verdicts.RATES
-SEEDS = REPLICATIONS                 # before replications existed the grid was over seeds (kept as an alias)
 FINAL = verdicts.FINAL
 
 
@@ -157,4 +156,4 @@ def counts(df: pd.DataFrame, group: Optional[str] = "claim") -> dict:
 
 
 __all__ = ["scoreboard", "sensitivity", "grid", "aggregate", "intervals", "counts", "peak_rss_mb", "TIER_MODELS",
-           "REPLICATIONS", "SEEDS", "LR_SCALES", "FINAL"]
+           "REPLICATIONS", "LR_SCALES", "FINAL"]

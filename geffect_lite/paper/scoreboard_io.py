@@ -1,7 +1,7 @@
 """The claims scoreboard's committed data (Wang et al. 2025, arXiv 2502.19301): storing a tier's sensitivity runs with
 their provenance, merging re-judged claims into them, reading them back, and the three-scale table built from them.
 
-* :func:`save` — a tier's runs (replications × rates) and their aggregate as ``results/scoreboard-<model>.json``, with
+* :func:`save` — a tier's runs (replications × rates), their aggregate and bootstrap intervals as ``results/scoreboard-<model>.json``, with
   ``rules_commit`` in the provenance: the last commit touching the rules (``paper/rules_*.py``, ``claims.py``,
   ``verdicts.py``) when the runs were judged (writing goes through :mod:`geffect_lite.tooling.results`);
 * :func:`merge_rejudged` — the committed runs with a few claims' rows replaced by re-judged ones;
@@ -19,7 +19,7 @@ import pandas as pd
 
 from .. import results
 from .claims import CLAIMS
-from .scoreboard import TIER_MODELS, aggregate
+from .scoreboard import TIER_MODELS, aggregate, intervals
 
 RULES_PATHS = ("geffect_lite/paper/rules_*.py", "geffect_lite/paper/claims.py", "geffect_lite/paper/verdicts.py")
 LEGACY_NOTE = "committed under the previous rules (seeds, not replications)"
@@ -47,7 +47,8 @@ def save(model: str, long: pd.DataFrame, command: str, seconds: float) -> None:
     cfg = long.attrs.get("config", {})
     p = write(f"scoreboard-{model}", dict(model=model, rows=long.drop(columns=["values"]).to_dict("records"),
                                            values=long["values"].tolist(), config=cfg,
-                                           aggregate=aggregate(long).to_dict("records")), command, seconds)
+                                           aggregate=aggregate(long).to_dict("records"),
+                                           intervals=intervals(long).to_dict("records")), command, seconds)
     d = json.loads(p.read_text())
     d["provenance"]["rules_commit"] = rules_commit()
     p.write_text(json.dumps(d, indent=1) + "\n")
