@@ -7,7 +7,7 @@ command        what it does
                style of the paper's Figs. 3–8, CSVs and a summary → ``--out``
 ``report``     what a model knows: answer-token accuracy and greedy exact match per split
 ``bench``      the efficiency benchmark (``gl.run`` and ``gl.geffect`` against the plain step; forward mode; memory)
-``claims``     the paper's claims: one scoreboard, ``--sensitivity`` over seeds and rates (``--save`` commits it),
+``claims``     the paper's claims: one scoreboard, ``--sensitivity`` over replications × rates (``--save`` commits it),
                ``--scales`` (the committed three-scale table), ``--diagnose`` (the ablations of every miss)
 ``table1``     the Table 1 analogue over seeds: every objective unlearned and evaluated TOFU-style
 ``protocol``   the protocol's settings per model; ``--calibrate`` re-derives the learning rates by its rule
@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 
 from . import protocol
-from .protocol import SETTINGS, TIERS
+from .protocol import FIGURE_SETTINGS, SETTINGS, TIERS
 
 NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 BENCH_MODELS = ("tiny", "deep", "smollm2", "smollm2-tofu")
@@ -282,13 +282,17 @@ def _paper_commands(sub):
     """claims, table1, protocol."""
     c = sub.add_parser("claims", help="the paper's claims, checked")
     c.add_argument("--model", type=_choices("model", tuple(TIERS)), default="tiny")
-    c.add_argument("--seed", type=nonneg_int, default=0)
+    c.add_argument("--seed", type=nonneg_int, default=None, help="default: the replication")
+    c.add_argument("--replication", type=nonneg_int, default=0, help="which authors are forgotten (0: the protocol's)")
+    c.add_argument("--setting", type=_choices("setting", FIGURE_SETTINGS), default="paper",
+                   help="where the figures' runs are made: paper (full batch) or official (the official recipe)")
     c.add_argument("--fast", action="store_true", help="the CI-size runs")
-    c.add_argument("--sensitivity", action="store_true", help="seeds 0-2 and rates ×½, ×2")
-    c.add_argument("--seeds", nargs="+", type=nonneg_int, default=[0, 1, 2],
-                   help="with --sensitivity: the seeds run at the protocol's rate")
-    c.add_argument("--lr-scales", nargs="*", type=positive_float, default=[0.5, 2.0],
-                   help="with --sensitivity: the rate scales run at the first seed (none: seeds only)")
+    c.add_argument("--sensitivity", action="store_true", help="every replication at every rate scale")
+    c.add_argument("--replications", nargs="+", type=nonneg_int, default=[0, 1, 2, 3, 4],
+                   help="with --sensitivity: the replications (distinct ints ≥ 0)")
+    c.add_argument("--lr-scales", nargs="+", type=positive_float, default=[0.5, 1.0, 2.0],
+                   help="with --sensitivity: the rate scales, each run at every replication (a claim is reproduced "
+                        "only if it holds at ×0.5, ×1 and ×2)")
     c.add_argument("--claims", nargs="+", type=_choices("claim", CLAIM_IDS), default=None,
                    help="only these claims (with --sensitivity --save: re-judged and merged into the committed file)")
     c.add_argument("--save", action="store_true", help="commit the sensitivity runs to geffect_lite/results")

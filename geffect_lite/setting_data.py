@@ -1,6 +1,7 @@
 """A protocol setting's data: the rows it unlearns and keeps, the batches its G-effects (Definition 1) are measured
 on, its mini-batch plan, and θ_ref for a run under it.
 
+* :func:`replication_authors` — which fictitious authors a replication forgets (the one place they are chosen);
 * :func:`forget_rows` — D_u, the rows the setting unlearns; :func:`retain_rows` — the seed's retain rows (D_r);
   :func:`heldout_rows` — retain rows never used for unlearning (the held-out NLL of every run's final model).
 * :func:`batches` — the ONE way to get (forget, retain) batches, from a split name (``gl.batches(data, tok,
@@ -18,27 +19,96 @@ from typing import Optional
 import numpy as np
 
 from .batching import collate
+from .data import FORGET_AUTHORS, N_AUTHORS, SMOL_TOFU_AUTHORS
 from .protocol import Setting
 
-__all__ = ["forget_rows", "retain_pool", "retain_rows", "heldout_rows", "batches", "plan", "reference"]
+__all__ = ["replication_authors", "forget_rows", "retain_pool", "retain_rows", "heldout_rows", "batches", "plan", "reference"]
+
+
+def replication_authors(split: str, r: int) -> tuple:
+    """The author indices replication ``r`` forgets for the forget split ``split`` (synthetic data).
+
+    A replication changes what a second lab would change: WHICH fictitious authors are forgotten (the same number of
+    them) and, through its seed, the retain rows and the mini-batch order. It does not change the model: the tiers
+    were trained once, with one training seed; rebuilding ``tiny`` per replication was not done, so variation from
+    the model's own training is not covered.
+
+    * ``forget01`` / ``forget05`` (tiny, deep): r = 0 is the split itself (its last authors, as TOFU takes them);
+      r > 0 draws as many authors from the 10 forget10 authors — the ones the retain-only twins never saw, so forget
+      quality stays defined — with ``numpy.random.default_rng(r)``, redrawing (same generator) until the set differs
+      from those of replications 0 … r−1: distinct sets while any remain (252 for forget05, 10 for forget01).
+    * ``forget10``: only r = 0 (no author outside it is unseen by the twins).
+    * ``smollm2`` (smollm2-tofu learned authors 92–99; the protocol forgets the last): r = 0 … 7 is author 99 − r.
+    """
+    if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0:
+        raise ValueError(f"a replication is an int ≥ 0, got {r!r}")
+    r = int(r)
+    if split == "smollm2":
+        if r >= SMOL_TOFU_AUTHORS:
+            raise ValueError(f"smollm2-tofu learned {SMOL_TOFU_AUTHORS} authors: expected a replication in 0–"
+                             f"{SMOL_TOFU_AUTHORS - 1}, got {r}")
+        return (N_AUTHORS - 1 - r,)
+    if split not in FORGET_AUTHORS:
+        raise ValueError(f"no replications for split {split!r}; valid: smollm2, {', '.join(FORGET_AUTHORS)}")
+    k, pool = FORGET_AUTHORS[split], list(range(N_AUTHORS - 10, N_AUTHORS))
+    chosen = [tuple(range(N_AUTHORS - k, N_AUTHORS))]
+    if r > 0 and k == len(pool):
+        raise ValueError(f"{split} forgets all 10 authors the retain-only twins never saw: only replication 0")
+    if r >= math.comb(len(pool), k):
+        raise ValueError(f"{split} has {math.comb(len(pool), k)} distinct author sets: expected a replication in "
+                         f"0–{math.comb(len(pool), k) - 1}, got {r}")
+    for q in range(1, r + 1):
+        rng = np.random.default_rng(q)
+        pick = tuple(sorted(pool[i] for i in rng.choice(len(pool), size=k, replace=False).tolist()))
+        while pick in chosen:
+            pick = tuple(sorted(pool[i] for i in rng.choice(len(pool), size=k, replace=False).tolist()))
+        chosen.append(pick)
+    return chosen[r]
+
+
+def _synthetic(data, S: Setting) -> None:
+    if S.replication and data.source != "synthetic":
+        raise ValueError(f"replication {S.replication} needs the synthetic data's author indices; {data.source} "
+                         "data has only replication 0")
 
 
 def forget_rows(data, S: Setting) -> list:
-    """The rows ``S`` unlearns: its split (smollm2-tofu's own two authors for "smollm2"), or the last |n| of them."""
+    """The rows ``S`` unlearns: its split (smollm2-tofu's own two authors for "smollm2"), or the last |n| of them;
+    for replication r > 0 the same count from the replication's authors (:func:`replication_authors`)."""
+    _synthetic(data, S)
     if S.split == "smollm2":
         from .data import smollm2_tofu_rows
         rows = smollm2_tofu_rows(data)[1]
+        if S.replication:
+            who = set(replication_authors(S.split, S.replication))
+            rows = [r for r in smollm2_tofu_rows(data)[0] if r["author"] in who]
+    elif S.replication:
+        who = set(replication_authors(S.split, S.replication))
+        rows = [r for r in _unseen_and_pool(data, S.split) if r["author"] in who]
     else:
         rows = data[S.split]
     return rows if S.n_forget is None else (rows[S.n_forget:] if S.n_forget < 0 else rows[:S.n_forget])
 
 
+def _unseen_and_pool(data, split: str) -> list:
+    """The split's retain pool and the forget10 rows, in author order (never ``retain_eval``)."""
+    pool = data[data.retain_pool_of(split)]
+    ids = {r["id"] for r in pool}
+    return sorted(pool + [r for r in data["forget10"] if r["id"] not in ids], key=lambda r: r["author"])
+
+
 def retain_pool(data, S: Setting) -> list:
-    """Where retain rows are drawn: the split's retain pool, or the smollm2-tofu authors it learned and keeps."""
+    """Where retain rows are drawn: the split's retain pool, or the smollm2-tofu authors it learned and keeps. For
+    replication r > 0: the retain pool plus the forget10 authors not forgotten, minus the forgotten ones."""
+    _synthetic(data, S)
     if S.split == "smollm2":
         from .data import smollm2_tofu_rows
         ids = {r["id"] for r in forget_rows(data, S)}
-        return [r for r in smollm2_tofu_rows(data)[0] if r["id"] not in ids]
+        who = set(replication_authors(S.split, S.replication))
+        return [r for r in smollm2_tofu_rows(data)[0] if r["id"] not in ids and r["author"] not in who]
+    if S.replication:
+        who = set(replication_authors(S.split, S.replication))
+        return [r for r in _unseen_and_pool(data, S.split) if r["author"] not in who]
     return data[data.retain_pool_of(S.split)]
 
 

@@ -113,20 +113,29 @@ def test_verdicts_come_from_rules_not_tables(small_runs):
     assert rules_npo.tnpo_vs_npo(r)["verdict"] == "not reproduced"
 
 
-def test_aggregate_reads_seeds_and_rates():
+def test_aggregate_reads_replications_and_rates():
+    """verdicts.py over replications × rates: reproduced iff ≥ 80 % of the testable replications hold at EACH rate."""
     rows = []
-    for cid, seeds, lrs in (("a", ["reproduced"] * 3, ["reproduced", "reproduced"]),
-                            ("b", ["reproduced", "not reproduced", "reproduced"], ["reproduced", "reproduced"]),
-                            ("c", ["not reproduced"] * 3, ["reproduced", "not reproduced"]),
-                            ("d", ["not applicable"] * 3, ["not applicable"] * 2)):
-        rows += [dict(claim=cid, paper="p", kind="k", verdict=v, numbers="", reason="", seed=s, lr_scale=1.0)
-                 for s, v in enumerate(seeds)]
-        rows += [dict(claim=cid, paper="p", kind="k", verdict=v, numbers="", reason="", seed=0, lr_scale=k)
-                 for k, v in zip((0.5, 2.0), lrs)]
+    cases = {"a": {0.5: "RRRRR", 1.0: "RRRRR", 2.0: "RRRRN"},       # 4 of 5 at ×2 = 80 %: reproduced
+             "b": {0.5: "RRRRR", 1.0: "RRRNN", 2.0: "RRRRR"},       # 3 of 5 at ×1: fragile
+             "c": {0.5: "NNNNN", 1.0: "NNNNN", 2.0: "NNNNN"},       # none: not reproduced
+             "d": {0.5: "AAAAA", 1.0: "AAAAA", 2.0: "AAAAA"},       # not applicable everywhere
+             "e": {0.5: "TTTTT", 1.0: "RRRRR", 2.0: "RRRRR"}}       # no testable run at ×0.5
+    word = dict(R="reproduced", N="not reproduced", A="not applicable", T="not testable")
+    for cid, by_rate in cases.items():
+        rows += [dict(claim=cid, paper="p", kind="k", group="claim", verdict=word[v], numbers="", reason="",
+                      replication=r, seed=r, lr_scale=k, values={"x": float(r)})
+                 for k, vs in by_rate.items() for r, v in enumerate(vs)]
     agg = paper.aggregate(pd.DataFrame(rows)).set_index("claim")
-    assert agg.verdict.to_dict() == {"a": "reproduced", "b": "fragile", "c": "not reproduced", "d": "not applicable"}
-    assert agg.loc["a", "summary"] == "reproduced (5 of 5)" and agg.loc["b", "k"] == 4
-    assert agg.loc["c", "lr_note"].startswith("lr-sensitive") and agg.loc["a", "lr_note"] == ""
+    assert agg.verdict.to_dict() == {"a": "reproduced", "b": "fragile", "c": "not reproduced", "d": "not applicable",
+                                     "e": "not testable"}
+    assert agg.loc["a", "summary"] == "reproduced (14 of 15)" and agg.loc["b", "k"] == 13
+    assert agg.loc["b", "per_rate"].startswith("×0.5: 5 of 5; ×1: 3 of 5")
+    from geffect_lite.paper.scoreboard import counts, intervals
+    assert counts(agg) == {"reproduced": 1, "not reproduced": 1, "fragile": 1, "not testable": 1,
+                           "not applicable": 1}
+    iv = intervals(pd.DataFrame(rows)).set_index(["claim", "lr_scale"])
+    assert iv.loc[("a", 1.0), "mean"] == 2.0 and iv.loc[("a", 1.0), "n"] == 5      # mean of replications 0–4
 
 
 def test_table1_reduced_and_ties():

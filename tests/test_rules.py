@@ -26,6 +26,9 @@ class FakeRuns(Runs):
         self.model = SimpleNamespace(config=SimpleNamespace(vocab_size=vocab))
         self.finals, self.model_name, self.forget, self.retain = finals or {}, "fake", None, None
 
+    def __getitem__(self, key):
+        return self._traj[key]
+
     def final(self, key):
         return self.finals.get(key, {})
 

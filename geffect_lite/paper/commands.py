@@ -29,8 +29,9 @@ def claims_main(args) -> None:
                       command=" ".join(["python -m geffect_lite"] + sys.argv[1:]))
         return _show(df.drop(columns=[c for c in ("series", "series_base") if c in df]), args.json)
     if args.sensitivity:
-        long = sensitivity(args.model, seeds=tuple(args.seeds), lr_scales=tuple(args.lr_scales),
-                           fast=args.fast or None, claims=args.claims, progress=not args.json)
+        long = sensitivity(args.model, replications=tuple(args.replications), lr_scales=tuple(args.lr_scales),
+                           fast=args.fast or None, claims=args.claims, progress=not args.json,
+                           setting=args.setting)
         if args.save:
             command = " ".join(["python -m geffect_lite"] + sys.argv[1:])
             seconds = time.time() - t0
@@ -41,17 +42,20 @@ def claims_main(args) -> None:
         agg = aggregate(long)
         if args.json:
             return _show(agg, True)
-        print(f"\n{args.model}: " + ", ".join(f"{v}: {n}" for v, n in counts(agg).items()))
-        return _show(agg[["claim", "summary", "lr_note"]], False)
-    df = scoreboard(args.model, seed=args.seed, fast=args.fast or None, claims=args.claims, progress=not args.json)
+        print(f"\n{args.model}, the paper's claims: " + ", ".join(f"{v}: {n}" for v, n in counts(agg).items())
+              + " (checks and extensions listed apart)")
+        return _show(agg[["group", "claim", "summary", "per_rate"]].sort_values("group", kind="stable"), False)
+    df = scoreboard(args.model, seed=args.seed, fast=args.fast or None, claims=args.claims, progress=not args.json,
+                    replication=args.replication, setting=args.setting)
     if args.json:
         return print(json.dumps(dict(config=df.attrs["config"], claims=df.drop(columns=["values"]).to_dict("records")),
                                 indent=1, default=str))
     print(f"\nClaims scoreboard — {df.attrs['config']['setting']}")
     for r in df.itertuples():
         print(f"\n[{r.verdict.upper()}] {r.claim} — {r.paper}\n    numbers: {r.numbers}\n    {r.reason}")
-    print(f"\n{', '.join(f'{v}: {n}' for v, n in counts(df).items())} ({time.time() - t0:.0f} s). Verdicts depend "
-          "on the model, the seed and the learning rate: `--sensitivity` checks seeds and rates.")
+    print(f"\nthe paper's claims: {', '.join(f'{v}: {n}' for v, n in counts(df).items())} ({time.time() - t0:.0f} "
+          "s). Verdicts depend on the model, the replication and the learning rate: `--sensitivity` checks "
+          "replications × rates.")
 
 
 def table1_main(args) -> None:

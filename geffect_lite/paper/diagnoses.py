@@ -7,7 +7,8 @@ Factors (each is one change of the protocol's paper setting, ``geffect_lite.prot
 =============  =================================================================================================
 factor         change
 =============  =================================================================================================
-``optimizer``  AdamW → plain SGD (the theory setting, its own rate by the same rule)
+``optimizer``  AdamW → plain SGD (the theory setting) — and with it the rate (SGD's own, by the same rule): TWO
+               factors change, and the record says so (``factors``, ``lr_base``, ``lr_ablated``)
 ``risk``       the risk's reduction: token mean (the official code) → sequence sum (the paper's equations)
 ``batch``      full batch → mini-batches of 16 forget rows with 16 random retain rows (the official effective batch)
 ``data``       the forget set: forget05 → forget10 (twice the authors)
@@ -15,6 +16,9 @@ factor         change
 ``lr``         × ½ and × 2 the rate (from the committed sensitivity runs: no extra run)
 ``scale``      the other tiers (tiny → deep → SmolLM2; from the committed scoreboards: no extra run)
 =============  =================================================================================================
+
+A flip counts only if the claim flips (not reproduced → reproduced) in ≥ 80 % of the replications ablated
+(``verdicts.SHARE``) and in none of them from or to a "not testable" run (:func:`flips`).
 """
 from __future__ import annotations
 
@@ -24,11 +28,13 @@ import pandas as pd
 from .. import results
 from .claims import CLAIMS, by_id
 from .runs import Runs
-from .scoreboard import TIER_MODELS, aggregate, scoreboard
-from .scoreboard_io import committed
+from .scoreboard import TIER_MODELS, scoreboard
+from .scoreboard_io import committed, verdicts_of
+from .verdicts import SHARE
 
 FACTORS = {
-    "optimizer": ({"setting": "theory"}, "plain SGD instead of AdamW"),
+    "optimizer": ({"setting": "theory"}, "plain SGD instead of AdamW, at SGD's own rate (two factors: optimiser "
+                                         "and rate)"),
     "risk": ({"risk": "seq_sum"}, "sequence-sum risk instead of token mean"),
     "batch": ({"batch": 16}, "mini-batches of 16 instead of the full batch"),
     "data": ({"split": "forget10", "n_forget": None}, "forget10 instead of forget05"),
@@ -39,10 +45,9 @@ END_METRIC = ("table1_tradeoff", "table1_kl_helps")
 
 def misses(model: str) -> pd.DataFrame:
     """The committed aggregate rows of ``model`` that are neither reproduced nor not applicable."""
-    long = committed(model)
-    if long is None:
+    agg = verdicts_of(model)
+    if agg is None:
         return pd.DataFrame(columns=["claim", "verdict"])
-    agg = aggregate(long)
     return agg[agg.verdict.isin(("not reproduced", "fragile"))]
 
 
@@ -58,26 +63,52 @@ def _series(runs, claim_id) -> list:
     return s[["step", "e_u", "e_r", "risk_u", "risk_r"]].assign(run=keys[0]).to_dict("records")
 
 
-def ablate(model: str, claim_id: str, factors=tuple(FACTORS), progress: bool = False) -> pd.DataFrame:
-    """Rerun one claim (seed 0, protocol rate) with each factor changed; one row per factor, with the claim's first
-    run before and after the change as figure data (``series_base``, ``series``)."""
+def flips(base: list, ablated: list, share: float = SHARE) -> bool:
+    """Whether an ablation flips a claim: paired per-replication verdicts (baseline, ablated); it flips in a
+    replication when the baseline is not reproduced and the ablated run reproduced; the flip counts iff it does so in
+    ≥ ``share`` of the replications and no run on either side is "not testable"."""
+    if len(base) != len(ablated) or not base:
+        raise ValueError(f"flips needs paired, non-empty verdict lists; got {len(base)} and {len(ablated)}")
+    if "not testable" in set(base) | set(ablated):
+        return False
+    k = sum(b != "reproduced" and a == "reproduced" for b, a in zip(base, ablated))
+    return k >= share * len(base) - 1e-12
+
+
+def _factors(base_S, S) -> list:
+    """The Setting fields an ablation changed (e.g. ["optimizer", "lr"] for the SGD ablation)."""
+    return [f for f in ("name", "optimizer", "lr", "risk", "batch", "split", "n_forget", "steps", "warmup", "decay")
+            if getattr(base_S, f) != getattr(S, f)]
+
+
+def ablate(model: str, claim_id: str, factors=tuple(FACTORS), progress: bool = False,
+           replications=(0,)) -> pd.DataFrame:
+    """Rerun one claim (each replication, protocol rate) with each factor changed; one row per factor with the
+    verdicts per replication, what the change altered in the setting (``factors``; the optimiser ablation changes
+    the rate too), whether it :func:`flips`, and the first replication's first run before and after the change as
+    figure data (``series_base``, ``series``)."""
     rows = []
-    base_runs = Runs(model)
-    base = scoreboard(runs=base_runs, claims=[claim_id]).iloc[0]
-    series_base = _series(base_runs, claim_id)
+    base_runs = [Runs(model, replication=r) for r in replications]
+    base = [scoreboard(runs=b, claims=[claim_id]).iloc[0] for b in base_runs]
+    series_base = _series(base_runs[0], claim_id)
     for f in factors:
         if claim_id in END_METRIC and f in ("parity", "risk", "optimizer"):
             continue                        # the Table 1 claims read end metrics, not G-effects or this optimiser
         changes, what = FACTORS[f]
         t0 = time.time()
-        runs = Runs(model, changes=changes)
-        r = scoreboard(runs=runs, claims=[claim_id]).iloc[0]
-        rows.append(dict(claim=claim_id, model=model, factor=f, change=what, baseline=base.verdict,
-                         ablated=r.verdict, flips=(base.verdict != "reproduced" and r.verdict == "reproduced"),
-                         numbers=r.numbers, reason=r.reason, seconds=time.time() - t0,
-                         series_base=series_base, series=_series(runs, claim_id)))
+        runs = [Runs(model, changes=changes, replication=r) for r in replications]
+        got = [scoreboard(runs=x, claims=[claim_id]).iloc[0] for x in runs]
+        key = by_id(claim_id).runs[0] if by_id(claim_id).runs else "ga"
+        S0, S1 = base_runs[0].request(key)[1], runs[0].request(key)[1]
+        rows.append(dict(claim=claim_id, model=model, factor=f, change=what, baseline=base[0].verdict,
+                         ablated=got[0].verdict, replications=list(replications),
+                         baselines=[b.verdict for b in base], ablateds=[g.verdict for g in got],
+                         factors=_factors(S0, S1), lr_base=S0.lr, lr_ablated=S1.lr,
+                         flips=flips([b.verdict for b in base], [g.verdict for g in got]),
+                         numbers=got[0].numbers, reason=got[0].reason, seconds=time.time() - t0,
+                         series_base=series_base, series=_series(runs[0], claim_id)))
         if progress:
-            print(f"  {claim_id} · {model} · {f}: {base.verdict} → {r.verdict}", flush=True)
+            print(f"  {claim_id} · {model} · {f}: {base[0].verdict} → {got[0].verdict}", flush=True)
     return pd.DataFrame(rows)
 
 
@@ -89,7 +120,8 @@ def free_factors(claim_id: str) -> list:
         if long is None:
             continue
         g = long[long.claim == claim_id]
-        for r in g[(g.seed == g.seed.min())].itertuples():
+        unit = "replication" if "replication" in g else "seed"
+        for r in g[(g[unit] == g[unit].min())].itertuples():
             out.append(dict(claim=claim_id, model=m, factor="lr" if r.lr_scale != 1 else "scale",
                             change=f"lr × {r.lr_scale:g} on {m}" if r.lr_scale != 1 else f"the {m} model",
                             ablated=r.verdict))
@@ -168,4 +200,4 @@ def diagnosis_text(claim_id: str) -> str:
     return "; ".join(parts) + "."
 
 
-__all__ = ["FACTORS", "misses", "ablate", "factors_for", "free_factors", "diagnose", "diagnosis_text"]
+__all__ = ["FACTORS", "misses", "flips", "ablate", "factors_for", "free_factors", "diagnose", "diagnosis_text"]

@@ -1,21 +1,41 @@
-"""The claims scoreboard in Markdown: the three-scale table claim | paper | tiny | deep | SmolLM2 of Wang et al. 2025
-(arXiv 2502.19301) with the line that says which runs stand behind each column, and the README block it fills.
+"""The claims scoreboard in Markdown: the three-scale tables claim | paper | tiny | deep | SmolLM2 of Wang et al. 2025
+(arXiv 2502.19301) — one for the paper's claims, one for the implementation checks, one for the project's extensions,
+each with its verdict counts per tier — with the line that says which runs stand behind each column (and, for a file
+committed before replications existed, that it was judged under the previous rules), and the README block it fills.
 """
 from __future__ import annotations
 
 from .. import results
-from .scoreboard import TIER_MODELS
-from .scoreboard_io import committed, three_scales
+from .claims import GROUPS
+from .scoreboard import FINAL, TIER_MODELS
+from .scoreboard_io import LEGACY_NOTE, committed, three_scales
+
+GROUP_TITLES = {"claim": "The paper's claims", "check": "Implementation checks (not claims of the paper)",
+                "extension": "Extensions (the project's own inferences, not claims of the paper)"}
 
 
 def markdown(models=TIER_MODELS) -> str:
-    """The three-scale table as Markdown (the README's, between its ``claims`` markers; a test keeps them equal)."""
+    """The three-scale tables as Markdown (the README's, between its ``claims`` markers; a test keeps them equal):
+    one per group (GROUPS), each followed by its verdict counts per tier."""
     t = three_scales(models)
-    lines = ["| claim | paper | " + " | ".join(models) + " |", "|---|---|" + "---|" * len(models)]
-    lines += [f"| `{r['claim']}` | {r['paper']} | " + " | ".join(str(r[m]) for m in models) + " |"
-              for r in t.to_dict("records")]
-    lines += ["", "Runs behind each column: " + "; ".join(f"`{m}`: {runs_line(m)}" for m in models) + "."]
+    lines = []
+    for g in ("claim", "check", "extension"):
+        part = t[t.group == g]
+        if part.empty:
+            continue
+        lines += [f"**{GROUP_TITLES[g]}** ({len(part)})", "", "| claim | paper | " + " | ".join(models) + " |",
+                  "|---|---|" + "---|" * len(models)]
+        lines += [f"| `{r['claim']}` | {r['paper']} | " + " | ".join(str(r[m]) for m in models) + " |"
+                  for r in part.to_dict("records")]
+        lines += ["", "Counts: " + "; ".join(f"`{m}`: {tally(part[m])}" for m in models) + ".", ""]
+    lines += ["Runs behind each column: " + "; ".join(f"`{m}`: {runs_line(m)}" for m in models) + "."]
     return "\n".join(lines) + "\n"
+
+
+def tally(col) -> str:
+    """"3 reproduced, 1 fragile, 6 not reproduced" from a column of summaries ("reproduced (12 of 15)", …)."""
+    seen = col.astype(str).str.replace(r" \(.*\)$", "", regex=True).value_counts()
+    return ", ".join(f"{seen[v]} {v}" for v in FINAL if v in seen) or "none"
 
 
 def compute_seconds(model: str) -> float:
@@ -29,10 +49,22 @@ def compute_seconds(model: str) -> float:
 
 
 def runs_line(model: str) -> str:
-    """The committed runs of a tier in words ("seeds 0, 1, 2 at the protocol's rate; ×0.5, ×2 at seed 0; 41 min")."""
+    """The committed runs of a tier in words ("replications 0–4 at ×0.5, ×1, ×2 (15 runs, 41 min); rules of
+    <commit>"); a file committed before replications: its seeds and rates, then :data:`LEGACY_NOTE`."""
     long = committed(model)
     if long is None:
         return "none committed"
+    if "replication" in long:
+        reps, scales = sorted(set(long.replication)), sorted(set(long.lr_scale))
+        n = len(set(zip(long.replication, long.lr_scale)))
+        rules = long.attrs["provenance"].get("rules_commit", "unknown")[:7]
+        return (f"replication{'s' if len(reps) > 1 else ''} {', '.join(map(str, reps))} at "
+                f"{', '.join(f'×{k:g}' for k in scales)} ({n} run{'s' if n > 1 else ''}, "
+                f"{compute_seconds(model) / 60:.0f} min; rules of {rules})")
+    return _legacy_line(long, model)
+
+
+def _legacy_line(long, model: str) -> str:
     seeds = sorted(set(long[long.lr_scale == 1.0].seed))
     scales = sorted(set(long.lr_scale) - {1.0})
     out = f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))} at the protocol's rate"
@@ -40,7 +72,7 @@ def runs_line(model: str) -> str:
         out += f"; {', '.join(f'×{k:g}' for k in scales)} the rate at seed {min(long.seed)}"
     minutes = compute_seconds(model) / 60
     n = len(set(zip(long.seed, long.lr_scale)))
-    return out + f" ({n} run{'s' if n > 1 else ''}, {minutes:.0f} min)"
+    return out + f" ({n} run{'s' if n > 1 else ''}, {minutes:.0f} min) — {LEGACY_NOTE}"
 
 
 def readme_block(text: str, name: str, body: str) -> str:
@@ -50,4 +82,4 @@ def readme_block(text: str, name: str, body: str) -> str:
     return text[:i] + body + text[j:]
 
 
-__all__ = ["markdown", "compute_seconds", "runs_line", "readme_block"]
+__all__ = ["markdown", "tally", "GROUP_TITLES", "compute_seconds", "runs_line", "readme_block"]

@@ -1,7 +1,9 @@
 """The trajectories the claims read — one :data:`RUN_SPECS` entry per run under the protocol's settings
 (``geffect_lite.protocol``), with the figure of Wang et al. 2025 it reproduces.
 
-A :class:`Runs` is the scoreboard's view of one tier (model), one seed and one learning-rate scale: it maps a run's
+A :class:`Runs` is the scoreboard's view of one tier (model), one replication (``protocol.Setting.replication``: the
+forgotten authors and the seed), one learning-rate scale and one figure setting ("paper", or "official": the official
+code's mini-batches and schedule, ``protocol``): it maps a run's
 name to a ``gl.protocol_run`` call (the one cached entry for a protocol run — computed once, kept on disk and in the
 process; Runs keeps nothing itself). ``runs["ga"]`` is GA's trajectory under the paper setting, ``runs.final("ga")``
 what was measured on its final model.
@@ -83,23 +85,50 @@ RUN_SPECS = {
 }
 
 
-class Runs:
-    """The trajectories of one tier at one seed and one learning-rate scale (``gl.protocol_run`` calls)."""
+FIGURE_SETTINGS = protocol.FIGURE_SETTINGS      # where the figures' runs are made (protocol.py says how they differ)
 
-    def __init__(self, model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, fast: Optional[bool] = None,
-                 changes: Optional[dict] = None, progress: bool = False):
-        self.model_name, self.seed, self.lr_scale, self.progress = model, int(seed), float(lr_scale), progress
+
+class Runs:
+    """The trajectories of one tier at one replication and one learning-rate scale (``gl.protocol_run`` calls).
+    ``seed`` defaults to the replication (``protocol.setting``); ``setting`` is where the figures' runs are made."""
+
+    replication, figure_setting, _table = 0, "paper", None       # class defaults (a test's Runs may skip __init__)
+
+    def __init__(self, model: str = "tiny", seed: Optional[int] = None, lr_scale: float = 1.0,
+                 fast: Optional[bool] = None, changes: Optional[dict] = None, progress: bool = False,
+                 replication: int = 0, setting: str = "paper"):
+        if setting not in FIGURE_SETTINGS:
+            raise ValueError(f"unknown figure setting {setting!r}; valid: {', '.join(FIGURE_SETTINGS)}")
+        base = protocol.setting("paper", model, fast=fast, seed=seed, replication=replication)
+        setting_data.replication_authors(base.split, base.replication)      # a bad replication fails before loading
+        self.model_name, self.seed, self.lr_scale, self.progress = model, base.seed, float(lr_scale), progress
+        self.replication, self.figure_setting = base.replication, setting
         self.changes = dict(changes or {})         # an ablation: Setting fields to change in every run
-        self.fast = protocol.setting("paper", model, fast=fast, seed=seed).fast
-        self.base = self.setting("paper")
+        self.fast = base.fast
+        self.base = self.setting("paper")         # the full-batch rows every run shares (official: the same rows)
         self.model, self.tok = run_cache.loaded(model)
         self.forget, self.retain = setting_data.batches(run_cache.dataset(), self.tok, self.base)
         self.n_blocks, self.tied = n_blocks(self.model), is_tied(self.model)
         self.seconds: dict = {}                    # each run's own compute time, as recorded with it
-        self.table = None                          # the Table 1 analogue, when the end-metric claims need it
+        self._table = None                         # the Table 1 analogue, when the end-metric claims need it
+
+    @property
+    def table(self):
+        """The Table 1 analogue the end-metric rules read (set by them at replication 0, as before replications
+        existed; at replication r > 0 computed here, on the replication's authors, for a tier with a twin)."""
+        if self._table is None and self.replication:
+            from .table import RETAIN_TWINS, tables
+            if self.model_name in RETAIN_TWINS:
+                self._table = tables(self.model_name, seeds=(self.seed,), lr_scale=self.lr_scale, fast=self.fast,
+                                     progress=self.progress, changes={"replication": self.replication})
+        return self._table
+
+    @table.setter
+    def table(self, df) -> None:
+        self._table = df
 
     def setting(self, name: str = "paper") -> protocol.Setting:
-        S = protocol.setting(name, self.model_name, fast=self.fast, seed=self.seed)
+        S = protocol.setting(name, self.model_name, fast=self.fast, seed=self.seed, replication=self.replication)
         return S.replace(lr=S.lr * self.lr_scale,
                          **{k: v for k, v in self.changes.items() if k not in ("setting", "parity")})
 
@@ -120,7 +149,7 @@ class Runs:
         if key not in RUN_SPECS:
             raise KeyError(f"unknown run {key!r}; valid: {', '.join(RUN_SPECS)}")
         spec, hp = self.spec(key)
-        name = self.changes.get("setting", spec.setting) if spec.setting == "paper" else spec.setting
+        name = self.changes.get("setting", self.figure_setting) if spec.setting == "paper" else spec.setting
         S = self.setting(name)
         S = S.replace(lr=S.lr * spec.lr_factor, steps=spec.steps or S.steps)
         record = dict(spec.record)
@@ -170,4 +199,4 @@ class Runs:
         return paper_layer(self.model, where)
 
 
-__all__ = ["RunSpec", "RUN_SPECS", "Runs", "npo_pg", "parity_probe"]
+__all__ = ["RunSpec", "RUN_SPECS", "FIGURE_SETTINGS", "Runs", "npo_pg", "parity_probe"]

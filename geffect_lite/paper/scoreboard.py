@@ -1,21 +1,25 @@
 """The claims scoreboard — every claim of Wang et al. 2025 (arXiv 2502.19301) that the toolkit can test, checked
-live on one model, then over seeds and learning rates, and at three scales.
+live on one model, then over replications and learning rates, and at three scales.
 
-* :func:`scoreboard` — one row per claim at one seed and learning-rate scale: claim, paper, kind, verdict, numbers,
-  reason (the rule, and what was seen instead when it misses).
-* :func:`sensitivity` — the scoreboard at seeds 0, 1, 2 (the protocol's learning rate) and at ×½ and ×2 the rate
-  (seed 0): five runs. :func:`aggregate` turns them into one verdict per claim: **reproduced** (at every seed),
-  **not reproduced** (at no seed), **fragile** (the seeds disagree), or **not applicable**, with "k of n" over all
-  five runs and a note when the learning rate flips it.
+* :func:`scoreboard` — one row per claim at one replication and learning-rate scale: claim, paper, kind, group,
+  verdict, numbers, reason (the rule, and what was seen instead when it misses).
+* :func:`sensitivity` — the full grid: every replication (``protocol.Setting.replication``: other forgotten authors,
+  other retain rows) at every rate scale (×½, ×1, ×2 by default), stacked; resumable, since every run is cached.
+* :func:`aggregate` — one verdict per claim from those rows, by :mod:`.verdicts` (``tidy`` → ``verdict_table``):
+  **reproduced** iff the rule holds in ≥ 80 % of the testable replications at EACH rate, **not reproduced** if in
+  none, **fragile** otherwise, **not testable** / **not applicable** / **not run** (verdicts.FINAL); with the claim's
+  group (check / claim of the paper / extension) and, by :func:`intervals`, bootstrap 90 % intervals of its numbers.
 
-This module only judges. Storing and reading the committed runs (``save``, ``merge_rejudged``, ``committed``,
-``three_scales``) is :mod:`.scoreboard_io`; the Markdown of the three-scale table (the README's) is :mod:`.render`.
+Counts of "what the paper claims" are of group "claim" only (:func:`counts` with ``group``); checks and extensions
+are reported apart. Files committed before replications existed (rows with ``seed`` only) are read as they were
+judged then (:mod:`.scoreboard_io`). Storing and reading is :mod:`.scoreboard_io`; the Markdown is :mod:`.render`.
 """
 from __future__ import annotations
 
 import time
 from typing import Optional, Sequence
 
+import numpy as np
 import pandas as pd
 
 # the rules register themselves in this order, which is the scoreboard's: identities, GA/WGA, NPO/TNPO, PO/RMU/
@@ -25,20 +29,23 @@ from . import rules_ga  # noqa: F401
 from . import rules_npo  # noqa: F401
 from . import rules_po_rmu_reg  # noqa: F401
 from . import rules_insights  # noqa: F401
-from .claims import CLAIMS, by_id
+from . import verdicts
+from .claims import CLAIMS, GROUPS, by_id
 from .runs import Runs
 
 TIER_MODELS = ("tiny", "deep", "smollm2-tofu")
-SEEDS, LR_SCALES = (0, 1, 2), (0.5, 2.0)
-FINAL = ("reproduced", "not reproduced", "fragile", "not applicable")
+REPLICATIONS, LR_SCALES = (0, 1, 2, 3, 4), verdicts.RATES
+FINAL = verdicts.FINAL
 
 
-def scoreboard(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, fast: Optional[bool] = None,
+def scoreboard(model: str = "tiny", seed: Optional[int] = None, lr_scale: float = 1.0, fast: Optional[bool] = None,
                claims: Optional[Sequence[str]] = None, runs: Optional[Runs] = None, changes: Optional[dict] = None,
-               progress: bool = False) -> pd.DataFrame:
-    """The scoreboard at one seed and learning-rate scale (see the module docstring). A claim that cannot be
-    computed is "not applicable" with the error, so one claim never hides the others."""
-    runs = runs or Runs(model, seed=seed, lr_scale=lr_scale, fast=fast, changes=changes, progress=progress)
+               progress: bool = False, replication: int = 0, setting: str = "paper") -> pd.DataFrame:
+    """The scoreboard at one replication (seed = the replication unless given) and learning-rate scale, with the
+    figures' runs in ``setting`` ("paper" or "official"). A claim that cannot be computed is "not applicable" with
+    the error, so one claim never hides the others."""
+    runs = runs or Runs(model, seed=seed, lr_scale=lr_scale, fast=fast, changes=changes, progress=progress,
+                        replication=replication, setting=setting)
     wanted = [by_id(c) for c in claims] if claims is not None else CLAIMS
     rows, t_all = [], time.time()
     for c in wanted:
@@ -48,13 +55,17 @@ def scoreboard(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, fast: 
         except Exception as e:
             r = dict(verdict="not applicable", numbers="–", values={},
                      reason=f"could not be computed on {runs.model_name}: {type(e).__name__}: {e}")
-        rows.append(dict(claim=c.id, paper=c.paper, kind=c.kind, verdict=r["verdict"], numbers=r["numbers"],
+        rows.append(dict(claim=c.id, paper=c.paper, kind=c.kind, group=c.group, verdict=r["verdict"],
+                         numbers=r["numbers"],
                          reason=r["reason"], values=r.get("values", {}), seconds=time.time() - t0))
         if progress:
             print(f"{c.id:24s} {r['verdict']:15s} ({time.time() - t0:.1f} s)", flush=True)
-    df = pd.DataFrame(rows).assign(seed=runs.seed, lr_scale=runs.lr_scale)
-    df.attrs["config"] = dict(model=runs.model_name, seed=runs.seed, lr_scale=runs.lr_scale, fast=runs.fast,
-                              setting=runs.setting().describe(), changes=runs.changes,
+    rep = getattr(runs, "replication", 0)
+    df = pd.DataFrame(rows).assign(replication=rep, seed=runs.seed, lr_scale=runs.lr_scale)
+    df.attrs["config"] = dict(model=runs.model_name, replication=rep, seed=runs.seed, lr_scale=runs.lr_scale,
+                              fast=runs.fast, figure_setting=getattr(runs, "figure_setting", "paper"),
+                              setting=runs.setting(getattr(runs, "figure_setting", "paper")).describe(),
+                              changes=runs.changes,
                               seconds=time.time() - t_all, run_seconds=dict(runs.seconds), peak_rss_mb=peak_rss_mb())
     return df
 
@@ -65,50 +76,84 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def sensitivity(model: str = "tiny", seeds=SEEDS, lr_scales=LR_SCALES, fast: Optional[bool] = None,
-                claims=None, progress: bool = False) -> pd.DataFrame:
-    """The scoreboard at each seed (protocol rate) and at each rate scale (seed 0), stacked."""
-    grid = [(s, 1.0) for s in seeds] + [(seeds[0], k) for k in lr_scales]
+def grid(replications=REPLICATIONS, lr_scales=LR_SCALES) -> list:
+    """The (replication, rate scale) pairs of a sensitivity run: every replication at every rate, checked."""
+    reps, scales = list(replications), list(lr_scales)
+    bad = [r for r in reps if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0]
+    if not reps or bad:
+        raise ValueError(f"replications must be ints ≥ 0 (e.g. 0 1 2 3 4), got {reps!r}")
+    if not scales or any(not isinstance(k, (int, float, np.number)) or not k > 0 for k in scales):
+        raise ValueError(f"learning-rate scales must be numbers > 0 (e.g. 0.5 1 2), got {scales!r}")
+    if len(set(reps)) < len(reps) or len(set(map(float, scales))) < len(scales):
+        raise ValueError(f"a replication or rate scale is repeated in {reps!r}, {[float(k) for k in scales]!r}; "
+                         "expected distinct values (e.g. --replications 0 1 2 3 4 --lr-scales 0.5 1 2)")
+    return [(int(r), float(k)) for r in reps for k in scales]
+
+
+def sensitivity(model: str = "tiny", replications=REPLICATIONS, lr_scales=LR_SCALES, fast: Optional[bool] = None,
+                claims=None, progress: bool = False, setting: str = "paper") -> pd.DataFrame:
+    """The scoreboard at every replication × rate scale (:func:`grid`), stacked (columns ``replication``, ``seed``,
+    ``lr_scale``). Every run is cached, so an interrupted grid resumes where it stopped."""
     out = []
-    for s, k in grid:
+    for r, k in grid(replications, lr_scales):
         if progress:
-            print(f"== {model}: seed {s}, lr ×{k:g}", flush=True)
-        out.append(scoreboard(model, seed=s, lr_scale=k, fast=fast, claims=claims, progress=progress))
+            print(f"== {model}: replication {r}, lr ×{k:g}", flush=True)
+        out.append(scoreboard(model, replication=r, lr_scale=k, fast=fast, claims=claims, progress=progress,
+                              setting=setting))
     long = pd.concat(out, ignore_index=True)
-    long.attrs["config"] = dict(out[0].attrs["config"], runs=[o.attrs["config"] for o in out], peak_rss_mb=peak_rss_mb())
+    long.attrs["config"] = dict(out[0].attrs["config"], runs=[o.attrs["config"] for o in out], peak_rss_mb=peak_rss_mb(),
+                                replications=[int(r) for r in replications], lr_scales=[float(k) for k in lr_scales])
     return long
 
 
-def aggregate(long: pd.DataFrame) -> pd.DataFrame:
-    """One verdict per claim from :func:`sensitivity`'s rows (see the module docstring)."""
+def _tidy(long: pd.DataFrame) -> pd.DataFrame:
+    """verdicts.tidy of a scoreboard's rows: the replication is the unit (old rows with ``seed`` only: the seed)."""
+    df = long.drop(columns=["seed"]) if "replication" in long and "seed" in long else long
+    return verdicts.tidy(df.rename(columns={"replication": "seed"}))
+
+
+def aggregate(long: pd.DataFrame, rates=None) -> pd.DataFrame:
+    """One verdict per claim (verdicts.verdict_table over replications, at each rate of ``rates`` — default: the
+    rates the rows have, which must be verdicts.RATES for a "reproduced"): claim, paper, kind, group, verdict, k, n
+    (runs where it holds / testable runs, over all rates), summary, numbers and reason of the first run."""
+    t = _tidy(long)
+    rates = tuple(sorted(set(t.lr_scale.astype(float)))) if rates is None else tuple(rates)
+    table = verdicts.verdict_table(t, rates=rates).set_index("claim")
+    pr = verdicts.per_rate(t, rates).groupby("claim")[["k", "n"]].sum()
     rows = []
     for cid, g in long.groupby("claim", sort=False):
-        base = g[g.lr_scale == 1.0]
-        seeds = set(base.verdict)
-        tested = g[g.verdict != "not applicable"]
-        k, n = int((tested.verdict == "reproduced").sum()), len(tested)
-        if seeds == {"not applicable"}:
-            final = "not applicable"
-        elif seeds <= {"reproduced", "not applicable"}:
-            final = "reproduced"
-        elif seeds <= {"not reproduced", "not applicable"}:
-            final = "not reproduced"
-        else:
-            final = "fragile"
-        lr_rows = g[g.seed == g.seed.min()].sort_values("lr_scale")
-        lr_note = "" if lr_rows.verdict.nunique() <= 1 else "lr-sensitive: " + ", ".join(
-            f"×{r.lr_scale:g} {r.verdict}" for r in lr_rows.itertuples())
-        first = base.iloc[0] if len(base) else g.iloc[0]
-        rows.append(dict(claim=cid, paper=first.paper, kind=first.kind, verdict=final, k=k, n=n,
-                         summary=f"{final} ({k} of {n})" if final != "not applicable" else final,
-                         lr_note=lr_note, numbers=first.numbers, reason=first.reason))
+        first, v = g.iloc[0], table.loc[cid]
+        k, n = int(pr.loc[cid, "k"]), int(pr.loc[cid, "n"])
+        rows.append(dict(claim=cid, paper=first.paper, kind=first.kind, group=_group(cid), verdict=v.verdict, k=k,
+                         n=n, summary=v.verdict if v.verdict in ("not applicable", "not run") else
+                         f"{v.verdict} ({k} of {n})", per_rate=v.summary, numbers=first.numbers, reason=first.reason))
     return pd.DataFrame(rows)
 
 
-def counts(df: pd.DataFrame) -> dict:
-    """Verdict counts of a scoreboard or an aggregate."""
-    return {v: int((df.verdict == v).sum()) for v in FINAL if (df.verdict == v).any() or v != "fragile"}
+def _group(cid: str) -> str:
+    try:
+        return by_id(cid).group
+    except KeyError:               # a claim id no longer registered (an old committed file)
+        return "claim"
 
 
-__all__ = ["scoreboard", "sensitivity", "aggregate", "counts", "peak_rss_mb", "TIER_MODELS", "SEEDS", "LR_SCALES",
-           "FINAL"]
+def intervals(long: pd.DataFrame, rates=None) -> pd.DataFrame:
+    """Bootstrap 90 % intervals (verdicts.intervals) of every number each claim's rule compares, per rate."""
+    t = _tidy(long)
+    rates = tuple(sorted(set(t.lr_scale.astype(float)))) if rates is None else tuple(rates)
+    return verdicts.intervals(t, rates=rates)
+
+
+def counts(df: pd.DataFrame, group: Optional[str] = "claim") -> dict:
+    """Verdict counts of a scoreboard or an aggregate — of the paper's claims only by default (``group="claim"``;
+    None: every row). Rows without a group (old files) are counted by the claim's registered group."""
+    if group is not None:
+        if group not in GROUPS:
+            raise ValueError(f"unknown group {group!r}; valid: {', '.join(GROUPS)} (or None for all)")
+        groups = df["group"] if "group" in df else df.claim.map(_group)
+        df = df[groups == group]
+    return {v: int((df.verdict == v).sum()) for v in FINAL if (df.verdict == v).any() or v in verdicts.TESTED}
+
+
+__all__ = ["scoreboard", "sensitivity", "grid", "aggregate", "intervals", "counts", "peak_rss_mb", "TIER_MODELS",
+           "REPLICATIONS", "LR_SCALES", "FINAL"]

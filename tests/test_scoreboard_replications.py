@@ -1,0 +1,112 @@
+"""The scoreboard over replications × rates (paper/scoreboard.py, scoreboard_io.py, render.py, diagnoses.py):
+the grid is validated, the aggregation is verdicts.py's, counts are of the paper's claims, files committed before
+replications are shown as they were judged (and say so), committed files name the rules' commit, and a diagnosis
+flip needs ≥ 80 % of the replications and no not-testable run."""
+import re
+
+import pandas as pd
+import pytest
+
+from geffect_lite.models import TINY_DIR
+from geffect_lite.paper import diagnoses, render, scoreboard_io
+from geffect_lite.paper.scoreboard import aggregate, counts, grid, sensitivity
+
+
+def test_grid_is_every_replication_at_every_rate_and_checked():
+    assert grid((0, 1), (0.5, 1, 2)) == [(0, 0.5), (0, 1.0), (0, 2.0), (1, 0.5), (1, 1.0), (1, 2.0)]
+    for reps, scales, bad in (((0, 0), (1,), "repeated"), ((-1,), (1,), "ints ≥ 0"), ((), (1,), "ints ≥ 0"),
+                              ((0,), (0,), "> 0"), ((0,), (1, 1.0), "repeated"), ((True,), (1,), "ints ≥ 0")):
+        with pytest.raises(ValueError, match=bad):
+            grid(reps, scales)
+
+
+def test_legacy_files_render_as_committed_and_say_so():
+    """Today's committed scoreboards (seeds, old verdicts) still render, with the verdicts stored in them."""
+    for m in ("tiny", "deep", "smollm2-tofu"):
+        long = scoreboard_io.committed(m)
+        if long is None or not long.attrs["legacy"]:
+            continue
+        stored = {a["claim"]: a["summary"] for a in long.attrs["aggregate"]}
+        t = scoreboard_io.three_scales().set_index("claim")
+        assert all(t.loc[c, m] == s for c, s in stored.items() if c in t.index)
+        assert scoreboard_io.LEGACY_NOTE in render.runs_line(m)
+    md = render.markdown()
+    assert md.count("| `") == len(scoreboard_io.three_scales())          # every claim once, in its group's table
+    assert "**The paper's claims**" in md and "**Implementation checks" in md and "Counts: `tiny`:" in md
+
+
+def test_a_tier_without_committed_runs_reads_not_run(monkeypatch):
+    real = scoreboard_io.results.load
+    monkeypatch.setattr(scoreboard_io.results, "load", lambda n: None if n == "scoreboard-deep" else real(n))
+    t = scoreboard_io.three_scales()
+    assert set(t["deep"]) == {"not run"} and (t.loc[t.claim == "table1_tradeoff", "deep"] == "not run").all()
+
+
+def test_counts_are_of_the_paper_claims_unless_asked():
+    agg = pd.DataFrame(dict(claim=["ga_identity", "ga_spike", "x"], verdict=["reproduced", "fragile", "not run"],
+                            group=["check", "claim", "extension"]))
+    assert counts(agg) == {"reproduced": 0, "not reproduced": 0, "fragile": 1}
+    assert counts(agg, group=None)["reproduced"] == 1 and counts(agg, group="extension")["not run"] == 1
+    with pytest.raises(ValueError, match="valid: check, claim, extension"):
+        counts(agg, group="claims")
+
+
+def test_rules_commit_names_the_last_commit_of_the_rules():
+    sha = scoreboard_io.rules_commit()
+    assert sha == "unknown" or re.fullmatch(r"[0-9a-f]{40}(\+changes)?", sha)
+
+
+def test_a_flip_needs_most_replications_and_no_untestable_run():
+    R, N, T = "reproduced", "not reproduced", "not testable"
+    assert diagnoses.flips([N], [R]) and not diagnoses.flips([R], [R]) and not diagnoses.flips([N], [N])
+    assert diagnoses.flips([N] * 5, [R, R, R, R, N]) and not diagnoses.flips([N] * 5, [R, R, R, N, N])
+    assert not diagnoses.flips([N, T], [R, R]) and not diagnoses.flips([N, N], [R, T])
+    with pytest.raises(ValueError, match="paired"):
+        diagnoses.flips([N], [])
+    assert "two factors" in diagnoses.FACTORS["optimizer"][1]
+
+
+@pytest.mark.skipif(not (TINY_DIR / "model.safetensors").exists(), reason="tiny model not built")
+def test_sensitivity_end_to_end_on_a_fast_grid():
+    """2 replications × 3 rates of two cheap checks on fast tiny: rows per run, replication ≠ seed-only, and the
+    aggregate equals verdicts.py applied by hand; replication 1 forgets other rows (other numbers)."""
+    from geffect_lite.paper import verdicts
+    long = sensitivity("tiny", replications=(0, 1), lr_scales=(0.5, 1, 2), fast=True,
+                       claims=["ga_identity", "npo_at_theta_o"])
+    assert len(long) == 12 and set(zip(long.replication, long.lr_scale)) == set(grid((0, 1), (0.5, 1, 2)))
+    assert (long.seed == long.replication).all() and set(long.group) == {"check"}
+    agg = aggregate(long).set_index("claim")
+    for cid, g in long.groupby("claim"):
+        v, s = verdicts.replicated(g[["claim", "replication", "lr_scale", "verdict"]])
+        assert agg.loc[cid, "verdict"] == v and agg.loc[cid, "per_rate"] == s
+    e0 = [d["e_u(θ_o)"] for d, r in zip(long["values"], long.replication) if r == 0 and "e_u(θ_o)" in d]
+    e1 = [d["e_u(θ_o)"] for d, r in zip(long["values"], long.replication) if r == 1 and "e_u(θ_o)" in d]
+    assert len(set(e0)) == 1 and set(e0) != set(e1)        # the forget set changed with the replication
+    assert long.attrs["config"]["replications"] == [0, 1]
+
+
+@pytest.mark.skipif(not (TINY_DIR / "model.safetensors").exists(), reason="tiny model not built")
+def test_table1_of_a_replication_is_computed_on_its_authors(monkeypatch):
+    """At replication r > 0 the end-metric rules read a Table 1 made on the replication's authors (changes carry
+    the replication); at replication 0 nothing is precomputed (the rules compute it as before)."""
+    from geffect_lite.paper import runs as runs_mod, table
+    seen = []
+    monkeypatch.setattr(table, "tables", lambda *a, **kw: seen.append((a, kw)) or "T")
+    r = runs_mod.Runs("tiny", fast=True, replication=3, lr_scale=2.0)
+    assert r.table == "T" and seen[0][1]["changes"] == {"replication": 3} and seen[0][1]["seeds"] == (3,)
+    assert seen[0][1]["lr_scale"] == 2.0 and runs_mod.Runs("tiny", fast=True).table is None
+
+
+def test_save_names_the_rules_commit(monkeypatch, tmp_path):
+    """save() writes the runs, the aggregate, the intervals and provenance.rules_commit (into a temporary folder)."""
+    import json
+    from geffect_lite.tooling import results as tres
+    monkeypatch.setattr(tres, "path", lambda name: tmp_path / f"{name}.json")
+    monkeypatch.setattr(tres, "machine", lambda: "test")
+    rows = [dict(claim="ga_spike", paper="p", kind="k", group="claim", verdict=v, numbers="", reason="",
+                 replication=r, seed=r, lr_scale=k, values={"x": float(r)})
+            for k in (0.5, 1.0, 2.0) for r, v in enumerate(["reproduced", "not reproduced"])]
+    scoreboard_io.save("fake", pd.DataFrame(rows), "cmd", 1.0)
+    d = json.loads((tmp_path / "scoreboard-fake.json").read_text())
+    assert d["provenance"]["rules_commit"] == scoreboard_io.rules_commit() and d["provenance"]["command"] == "cmd"
+    assert d["aggregate"][0]["verdict"] == "fragile" and {i["lr_scale"] for i in d["intervals"]} == {0.5, 1.0, 2.0}
