@@ -8,7 +8,7 @@ from __future__ import annotations
 from .. import results
 from .claims import GROUPS
 from .scoreboard import FINAL, TIER_MODELS
-from .scoreboard_io import LEGACY_NOTE, committed, three_scales
+from .scoreboard_io import LEGACY_NOTE, PREVIOUS, committed, three_scales
 
 GROUP_TITLES = {"claim": "The paper's claims", "check": "Implementation checks (not claims of the paper)",
                 "extension": "Extensions (the project's own inferences, not claims of the paper)"}
@@ -19,6 +19,11 @@ def markdown(models=TIER_MODELS) -> str:
     one per group (GROUPS), each followed by its verdict counts per tier."""
     t = three_scales(models)
     lines = []
+    if t[list(models)].astype(str).apply(lambda c: c.str.endswith(PREVIOUS)).to_numpy().any():
+        lines += ["Verdicts marked *previous rule* were judged by the earlier, weaker rules over seeds (not "
+                  "replications); they have not been re-judged under the rules now stated in the *paper* column "
+                  "(docs/rules.md lists each previous rule beside its present one). They stay here as the record of "
+                  "that round, not as tests of these statements.", ""]
     for g in ("claim", "check", "extension"):
         part = t[t.group == g]
         if part.empty:
@@ -34,7 +39,7 @@ def markdown(models=TIER_MODELS) -> str:
 
 def tally(col) -> str:
     """"3 reproduced, 1 fragile, 6 not reproduced" from a column of summaries ("reproduced (12 of 15)", …)."""
-    seen = col.astype(str).str.replace(r" \(.*\)$", "", regex=True).value_counts()
+    seen = col.astype(str).str.replace(r" \(.*$", "", regex=True).value_counts()
     return ", ".join(f"{seen[v]} {v}" for v in FINAL if v in seen) or "none"
 
 
@@ -60,8 +65,17 @@ def runs_line(model: str) -> str:
         rules = long.attrs["provenance"].get("rules_commit", "unknown")[:7]
         return (f"replication{'s' if len(reps) > 1 else ''} {', '.join(map(str, reps))} at "
                 f"{', '.join(f'×{k:g}' for k in scales)} ({n} run{'s' if n > 1 else ''}, "
-                f"{compute_seconds(model) / 60:.0f} min; rules of {rules})")
-    return _legacy_line(long, model)
+                f"{compute_seconds(model) / 60:.0f} min; rules of {rules})" + _build_note(long, model))
+    return _legacy_line(long, model) + _build_note(long, model)
+
+
+def _build_note(long, model: str) -> str:
+    """", on an earlier build of the model" when the committed runs' model is not the one shipped now."""
+    from ..models import model_fingerprint
+    fp = long.attrs["provenance"].get("model_fingerprint")
+    if fp == model_fingerprint(model) or (fp is None and model in ("tiny", "deep")):   # shipped, never rebuilt
+        return ""
+    return ", on an earlier build of the model"
 
 
 def _legacy_line(long, model: str) -> str:

@@ -23,6 +23,8 @@ from .scoreboard import TIER_MODELS, aggregate, intervals
 
 RULES_PATHS = ("geffect_lite/paper/rules_*.py", "geffect_lite/paper/claims.py", "geffect_lite/paper/verdicts.py")
 LEGACY_NOTE = "committed under the previous rules (seeds, not replications)"
+#: appended to a verdict judged by a previous rule, so it is never read as a test of the statement shown beside it
+PREVIOUS = " · previous rule"
 
 
 def rules_commit() -> str:
@@ -51,6 +53,8 @@ def save(model: str, long: pd.DataFrame, command: str, seconds: float) -> None:
                                            intervals=intervals(long).to_dict("records")), command, seconds)
     d = json.loads(p.read_text())
     d["provenance"]["rules_commit"] = rules_commit()
+    from ..models import model_fingerprint
+    d["provenance"]["model_fingerprint"] = model_fingerprint(model)   # which build of the model judged it
     p.write_text(json.dumps(d, indent=1) + "\n")
 
 
@@ -119,16 +123,19 @@ def verdicts_of(model: str) -> Optional[pd.DataFrame]:
 
 def three_scales(models=TIER_MODELS) -> pd.DataFrame:
     """claim | paper | group | one column per tier ("reproduced (12 of 15)" …), from the committed results; a tier
-    with no committed runs (or a claim absent from them) reads "not run"."""
+    with no committed runs (or a claim absent from them) reads "not run". A verdict from a file committed under the
+    previous rules ends in :data:`PREVIOUS`: it was judged by the earlier, weaker rule, not by the statement (and
+    threshold) in the ``paper`` column."""
     order = {c.id: i for i, c in enumerate(CLAIMS)}
     table = pd.DataFrame(dict(claim=[c.id for c in CLAIMS], paper=[c.paper for c in CLAIMS],
                               group=[c.group for c in CLAIMS]))
     for m in models:
         agg = verdicts_of(m)
-        col = {} if agg is None else dict(zip(agg.claim, agg.summary))
+        mark = PREVIOUS if agg is not None and committed(m).attrs["legacy"] else ""
+        col = {} if agg is None else {c: f"{v}{mark}" for c, v in zip(agg.claim, agg.summary)}
         table[m] = table.claim.map(col).fillna("not run")
     return table.sort_values("claim", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
 __all__ = ["save", "merge_rejudged", "committed", "is_legacy", "verdicts_of", "three_scales", "rules_commit",
-           "RULES_PATHS", "LEGACY_NOTE"]
+           "RULES_PATHS", "LEGACY_NOTE", "PREVIOUS"]
