@@ -98,6 +98,10 @@ class Context:
         """Has the forward pass on ``which`` been run (and kept) in this context?"""
         return which in self._fwd
 
+    def clear(self) -> None:
+        """Forget every cached forward (the context's only state; ``caches.py`` lists it)."""
+        self._fwd.clear()
+
     def release(self, which: str) -> None:
         """Drop one cached forward pass (its logits and graph are freed once nothing else holds them)."""
         self._fwd.pop(which, None)

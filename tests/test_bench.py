@@ -31,15 +31,17 @@ def test_run_rows_time_the_users_path(monkeypatch):
     monkeypatch.setattr(bench, "run", spy)
     monkeypatch.setattr(bench, "_plain_steps", lambda *a, **k: 0.125)     # the plain step, measured separately
     r = bench.bench_run("tiny", "ga", "sgd", repeats=1)
-    assert [c["steps"] for c in calls] == [4, 4, 10]          # totals + groups; + instances + tokens; notebook-like
+    assert [c["steps"] for c in calls] == [4, 4, 4, 10]       # totals + groups; + instances; + tokens; notebook-like
     for c in calls:
         assert c["objective"].name == "ga" and c["optimizer"] == "sgd" and c["progress"] is False
         assert c["forget"]["input_ids"].shape[0] == 32 and c["retain"]["input_ids"].shape[0] == 8
     assert not calls[0].get("record", {}).get("instances")
-    assert calls[1]["record"]["instances"] and calls[1]["record"]["tokens"]
+    assert calls[1]["record"]["instances"] and not calls[1]["record"].get("tokens")
+    assert calls[2]["record"]["instances"] and calls[2]["record"]["tokens"]
     assert r["plain_step_s"] == 0.125
-    assert r["run_step_s"] >= 0.2 / 4 and r["run_full_step_s"] >= 0.2 / 4
+    assert r["run_step_s"] >= 0.2 / 4 and r["run_instances_step_s"] >= 0.2 / 4 and r["run_full_step_s"] >= 0.2 / 4
     assert r["ratio_run"] == r["run_step_s"] / 0.125 and r["ratio_run_full"] == r["run_full_step_s"] / 0.125
+    assert r["ratio_run_instances"] == r["run_instances_step_s"] / 0.125
     assert r["ratio_notebook_run"] >= (0.2 / 10) / 0.125
     assert r["geffect_s"] > 0
 

@@ -21,14 +21,15 @@ def test_grid_is_every_replication_at_every_rate_and_checked():
 
 
 def test_legacy_files_render_as_committed_and_say_so():
-    """Today's committed scoreboards (seeds, old verdicts) still render, with the verdicts stored in them."""
+    """Today's committed scoreboards (seeds, old verdicts) still render, with the verdicts stored in them, each marked
+    as judged by the previous rule."""
     for m in ("tiny", "deep", "smollm2-tofu"):
         long = scoreboard_io.committed(m)
         if long is None or not long.attrs["legacy"]:
             continue
         stored = {a["claim"]: a["summary"] for a in long.attrs["aggregate"]}
         t = scoreboard_io.three_scales().set_index("claim")
-        assert all(t.loc[c, m] == s for c, s in stored.items() if c in t.index)
+        assert all(t.loc[c, m] == s + scoreboard_io.PREVIOUS for c, s in stored.items() if c in t.index)
         assert scoreboard_io.LEGACY_NOTE in render.runs_line(m)
     md = render.markdown()
     assert md.count("| `") == len(scoreboard_io.three_scales())          # every claim once, in its group's table

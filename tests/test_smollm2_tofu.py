@@ -135,11 +135,20 @@ print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
+def _clean_env() -> dict:
+    """A fresh process's environment: only what locates the package, its cache and the offline switches (so a
+    variable left by another test cannot change what is measured)."""
+    from geffect_lite.config import cache_dir
+    keep = {k: os.environ[k] for k in ("PATH", "HOME", "LANG", "OMP_NUM_THREADS") if k in os.environ}
+    return {**keep, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "GEFFECT_CACHE": str(cache_dir()),
+            "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TQDM_DISABLE": "1"}
+
+
 def peak_rss(what: str) -> int:
     """Peak resident bytes of a fresh process that loads smollm2-tofu and then either measures its forget accuracy
     (``"load"``) or runs one recorded unlearning step of the protocol setting ``what`` (GA, group tables on)."""
     out = subprocess.run([sys.executable, "-c", RSS_SCRIPT, what], capture_output=True, text=True, timeout=900,
-                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+                         env=_clean_env())
     assert out.returncode == 0, out.stderr[-3000:]
     return int(out.stdout.split("PEAK_KB")[-1].split()[0]) * 1024
 
