@@ -116,7 +116,7 @@ def test_smollm2_tofu_memorises_its_authors(tmp_path):
 RSS_SCRIPT = """
 import resource, sys
 import geffect_lite as gl
-from geffect_lite import protocol as P
+from geffect_lite import protocol
 from geffect_lite.batching import collate
 from geffect_lite.data import smollm2_tofu_rows
 from geffect_lite.models import load_model
@@ -128,13 +128,15 @@ if sys.argv[1] == "load":
 else:
     ids = {r["id"] for r in forget}
     F, R = collate(forget[-10:], tok, idk=True), collate([r for r in rows if r["id"] not in ids][:8], tok)
-    S = P.setting(sys.argv[1], "smollm2-tofu")
+    S = protocol.setting(sys.argv[1], "smollm2-tofu")
     tr = gl.run(model, "GA", F, R, steps=1, lr=S.lr, optimizer=S.optimizer, groups=True, progress=False)
     assert len(tr.groups)
-print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print("PEAK_KB", next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")))
 """
 
 
+# The child reads its own VmHWM (the peak of its own address space), not ru_maxrss: Linux carries ru_maxrss across
+# fork + exec, so a child of a large pytest process would report the parent's size, not its own.
 def _clean_env() -> dict:
     """A fresh process's environment: only what locates the package, its cache and the offline switches (so a
     variable left by another test cannot change what is measured)."""
