@@ -62,7 +62,7 @@ _NAMES = {
     "setup_notebook": "teach", "fast_mode": "config", "set_seed": "config", "offline": "config",
     "cache_dir": "config", "batches": "setting_data", "protocol_run": "run_cache", "clear_caches": "caches",
 }
-_MODULES = ("plots", "widgets", "metrics", "paper", "protocol", "setting_data", "run_cache", "run_store",
+_MODULES = ("plots", "widgets", "lessons", "metrics", "paper", "protocol", "setting_data", "run_cache", "run_store",
             "calibration", "caches", "teach", "models", "layers", "engine", "objectives", "results", "demo",
             "trajectory", "reference", "nll", "data", "batching", "config", "context")
 

@@ -1,0 +1,45 @@
+"""The shared grammar of the notebooks' readings of a run (the ``lessons`` package): a heading that names the paper's
+figure and the claim's verdict on this run, and the one phrase that may say a figure's pattern is seen.
+
+A reading never decides on its own that a run "is as in Fig. N": :func:`as_in` says so only when the claim's rule
+(``geffect_lite.paper.rules_*``) returned "reproduced" on the very run the sentence describes; otherwise the
+sentence says what the run shows and that the figure's pattern is not shown. Numbers go through
+:func:`geffect_lite.teach.num`, so a reading and the claims table print the same digits.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+from ..teach import num, pick
+
+__all__ = ["verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick"]
+
+
+def verdict_of(live, cid: str) -> str:
+    """The verdict of claim ``cid`` in a live scoreboard (indexed by claim), e.g. "reproduced"."""
+    return str(live.loc[cid, "verdict"])
+
+
+def values_of(live, cid: str) -> Mapping:
+    """The numbers the rule of claim ``cid`` decided on (its ``values`` dict)."""
+    return live.loc[cid, "values"]
+
+
+def head(live, cid: str, fig: str) -> str:
+    """'**What this run shows, next to Fig. 3a** (claim `ga_spike`: *reproduced* on this run)'."""
+    return f"**What this run shows, next to {fig}** (claim `{cid}`: *{verdict_of(live, cid)}* on this run)"
+
+
+def as_in(live, cid: str, fig: str, shown: str, not_shown: str) -> str:
+    """``shown`` + ", as in {fig}." when the rule of ``cid`` reproduced the claim on this run, else ``not_shown``
+    (which must say the pattern is not shown here). The only road to the words "as in Fig."."""
+    if verdict_of(live, cid) == "reproduced":
+        return f"{shown.rstrip('.')}, as in {fig}."
+    return not_shown
+
+
+class Reading(str):
+    """Markdown text that a notebook displays as the last expression of a cell (``_repr_markdown_``)."""
+
+    def _repr_markdown_(self) -> str:
+        return str(self)

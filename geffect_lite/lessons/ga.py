@@ -1,0 +1,2 @@
+"""Placeholder, replaced by the readings of its notebooks."""
+__all__ = []
