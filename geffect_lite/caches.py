@@ -24,7 +24,7 @@ from typing import Callable, Optional
 
 import pandas as pd
 
-__all__ = ["Cache", "CACHES", "clear_caches", "caches_frame"]
+__all__ = ["Cache", "CACHES", "clear_caches", "caches_frame", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -142,3 +142,25 @@ def caches_frame() -> pd.DataFrame:
     """The registry as a table: name, where, keyed_by, module, cleared by clear_caches()."""
     return pd.DataFrame([dict(name=c.name, where=c.where, keyed_by=c.keyed_by, module=f"geffect_lite.{c.module}",
                               cleared=(c.where != "object" and c.by_default)) for c in CACHES])
+
+
+def prepare(model: str) -> bool:
+    """Build ``model``'s on-disk cache in a child process, so the calling process (a notebook's kernel) never holds
+    the build's transient memory: SmolLM2's one-time GGUF → safetensors conversion (≈ 30 s) peaks near 2 GB, and a
+    kernel's peak resident memory never comes back down. True when a build ran; False when the cache was ready or
+    ``model`` has no on-disk build. OSError (with the child's last lines) when the build fails."""
+    import os
+    import subprocess
+    if model not in ("smollm2", "smollm2-tofu"):
+        return False
+    from .config import cache_dir
+    from .models.smollm2 import _valid_cached
+    if _valid_cached(cache_dir() / "smollm2"):
+        return False
+    print("SmolLM2: converting the GGUF once into the cache (≈ 30 s, in a child process) …", flush=True)
+    child = subprocess.run([sys.executable, "-c", "from geffect_lite.models.smollm2 import convert_smollm2; "
+                            "convert_smollm2()"], capture_output=True, text=True, env=dict(os.environ, TQDM_DISABLE="1"))
+    if child.returncode:
+        tail = "\n".join((child.stderr or child.stdout).strip().splitlines()[-5:])
+        raise OSError(f"the SmolLM2 conversion failed (exit {child.returncode}); its last lines:\n{tail}")
+    return True

@@ -179,10 +179,11 @@ def committed_model_note(name: str, model: str) -> str:
 
 
 def footer(model: str = "tiny") -> dict:
-    """Print and return how this notebook was executed: mode, model, seconds, git commit, date."""
+    """Print and return how this notebook was executed: mode, model, seconds, git commit (the one
+    ``python -m geffect_lite notebooks --execute`` started from, else the working tree's), date."""
     from .tooling.results import git_commit             # lazy: provenance is tooling (it runs git)
     rec = dict(mode="fast" if fast_mode() else "full", model=model, seconds=round(time.time() - _T0[0], 1),
-               commit=git_commit(), date=time.strftime("%Y-%m-%d %H:%M"))
+               commit=os.environ.get("GEFFECT_EXECUTED_FROM") or git_commit(), date=time.strftime("%Y-%m-%d %H:%M"))
     print("executed: " + ", ".join(f"{k} = {v}" for k, v in rec.items()))
     return rec
 

@@ -57,3 +57,70 @@ def test_committed_outputs_come_from_the_full_protocol(nb):
 def test_the_number_filter_catches_typed_numbers():
     assert typed_numbers("GA's forget NLL reached 1.19e7 nats, 150× the paper's rate") == ["1.19e7", "150"]
     assert typed_numbers("Eq. 5 and Fig. 3b at β = 0.1 (notebook 05, $e_u = -0.3$)") == []
+
+
+def _footer_commits(nb):
+    """The commits a committed notebook names: its execution record and its footer's printed line."""
+    d = json.loads(nb.read_text())
+    out = [d["metadata"].get("geffect_lite", {}).get("execution", {}).get("commit", "")]
+    for c in d["cells"]:
+        for o in c.get("outputs", []) if c["cell_type"] == "code" else []:
+            out += re.findall(r"commit = (\S+?),", o.get("text", "") if isinstance(o.get("text"), str)
+                              else "".join(o.get("text", [])))
+    return [x for x in out if x]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_footers_name_a_clean_commit_in_the_history(nb):
+    import subprocess
+    commits = _footer_commits(nb)
+    assert commits, f"{nb.name}: no footer commit"
+    dirty = [c for c in commits if "+changes" in c or c == "unknown"]
+    assert not dirty, f"{nb.name} was executed from a dirty tree ({dirty}): `make execute-notebooks` from a commit"
+    shallow = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=NB, capture_output=True,
+                             text=True).stdout.strip()
+    if shallow == "false":
+        missing = [c for c in set(commits)
+                   if subprocess.run(["git", "cat-file", "-e", f"{c}^{{commit}}"], cwd=NB).returncode != 0]
+        assert not missing, f"{nb.name} names commits that are not in the history: {missing}"
+
+
+def _rendered(nb):
+    """Every markdown output of the committed notebook, in order (the readings of its runs)."""
+    for c in json.loads(nb.read_text())["cells"]:
+        for o in c.get("outputs", []) if c["cell_type"] == "code" else []:
+            md = o.get("data", {}).get("text/markdown")
+            if md:
+                yield "".join(md) if isinstance(md, list) else md
+
+
+AS_IN = re.compile(r"as in (?:the paper's )?Fig(?:ure|s?\.)\s*\d", re.I)
+CLAIM_VERDICT = re.compile(r"claim `([a-z0-9_]+)`[^*]{0,40}\*([a-z /]+)\*")
+
+
+def figure_sentences_against_verdicts(text: str):
+    """In a rendered reading, each paragraph or bullet that says "as in Fig. N": the verdicts the reading names in it
+    or in its heading (its first paragraph); a problem when none of them is "reproduced"."""
+    blocks = [b for b in re.split(r"\n\s*\n|\n(?=- )", text) if b.strip()]
+    heading = CLAIM_VERDICT.findall(blocks[0]) if blocks else []
+    bad = []
+    for b in blocks:
+        if AS_IN.search(b):
+            named = CLAIM_VERDICT.findall(b) or heading
+            if not any(v.strip() == "reproduced" for _, v in named):
+                bad.append(b.strip()[:160])
+    return bad
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_as_in_a_figure_only_beside_a_reproduced_claim(nb):
+    bad = [b for text in _rendered(nb) for b in figure_sentences_against_verdicts(text)]
+    assert not bad, f"{nb.name}: 'as in Fig. N' beside a claim that is not reproduced on this run: {bad[:3]}"
+
+
+def test_the_figure_sentence_check_can_fail():
+    ok = "**What this run shows, next to Fig. 3a** (claim `ga_spike`: *reproduced* on this run)\n\n- dips, as in Fig. 3a."
+    bad = ok.replace("*reproduced*", "*not reproduced*")
+    assert figure_sentences_against_verdicts(ok) == []
+    assert len(figure_sentences_against_verdicts(bad)) == 1
+    assert figure_sentences_against_verdicts("the weights fall, as in Fig. 4.")      # no claim named at all

@@ -59,11 +59,14 @@ def claims_main(args) -> None:
 
 
 def table1_main(args) -> None:
-    """The Table 1 analogue over seeds: table, agreement with the paper's statements, FQ–MU figure → ``--out``."""
+    """The Table 1 analogue over seeds: table, agreement with the paper's statements, FQ–MU figure → ``--out``
+    (``--frontier``: :func:`frontier_main`)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from pathlib import Path
+    if getattr(args, "frontier", False):
+        return frontier_main(args)
     t0 = time.time()
     df = tables(args.model, seeds=tuple(args.seeds), fast=args.fast or None, progress=not args.json)
     agr = agreement(df)
@@ -86,6 +89,34 @@ def table1_main(args) -> None:
     print(f"\nwritten: {out}/table1.csv, agreement.csv, fq_mu.png ({time.time() - t0:.0f} s)")
 
 
+def frontier_main(args) -> None:
+    """Table 1 as a frontier (``paper/frontier.py``): points, the four comparisons, the figure → ``--out``;
+    ``--save`` commits ``results/frontier-<model>.json``."""
+    import matplotlib.pyplot as plt
+    from pathlib import Path
+    from . import frontier as F
+    t0 = time.time()
+    df = F.frontier(args.model, replications=tuple(args.seeds), fast=args.fast or None, progress=not args.json)
+    cmp = F.claims(df)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    df.to_csv(out / "frontier.csv", index=False)
+    cmp.to_csv(out / "frontier_claims.csv", index=False)
+    ax = F.plot(df)
+    ax.figure.savefig(out / "frontier.png", dpi=120, bbox_inches="tight")
+    plt.close(ax.figure)
+    if args.save:
+        from ..tooling.results import save as save_result
+        save_result(f"frontier-{args.model}", dict(model=args.model, rows=df.to_dict("records"),
+                                                   claims=cmp.to_dict("records"), scales=list(F.SCALES),
+                                                   levels=list(F.LEVELS), hparams=F.OFFICIAL),
+                    " ".join(["python -m geffect_lite"] + sys.argv[1:]), max(time.time() - t0, float(df.seconds.sum())))
+    if args.json:
+        return print(json.dumps(dict(claims=cmp.to_dict("records"), seconds=time.time() - t0), indent=1))
+    print(cmp.to_string(index=False))
+    print(f"\nwritten: {out}/frontier.csv, frontier_claims.csv, frontier.png ({time.time() - t0:.0f} s)")
+
+
 def _show(df: pd.DataFrame, as_json: bool) -> None:
     if as_json:
         print(json.dumps(df.to_dict("records"), indent=1, default=str))
@@ -94,4 +125,4 @@ def _show(df: pd.DataFrame, as_json: bool) -> None:
             print(df.to_string(index=False))
 
 
-__all__ = ["claims_main", "table1_main"]
+__all__ = ["claims_main", "table1_main", "frontier_main"]
