@@ -18,7 +18,7 @@ import os
 import random
 import sys
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Optional
 
 import numpy as np
 import pandas as pd
@@ -127,19 +127,34 @@ def check(name: str, actual, expected, rtol: float = 1e-6, atol: float = 0.0) ->
     return True
 
 
-def claim_rows(ids: Iterable[str], models=("tiny", "deep", "smollm2-tofu")) -> pd.DataFrame:
+class ClaimRows(pd.DataFrame):
+    """Claims rows that display whole: an HTML table with wrapped, never-cut text (a plain DataFrame would cut the
+    paper and diagnosis columns at pandas' ``max_colwidth``). Otherwise a DataFrame."""
+
+    @property
+    def _constructor(self):
+        return ClaimRows
+
+    def _repr_html_(self):
+        return (pd.DataFrame(self).style.hide(axis="index")
+                .set_properties(**{"text-align": "left", "white-space": "normal", "vertical-align": "top"})
+                .set_table_styles([dict(selector="th", props=[("text-align", "left")])]).to_html())
+
+
+def claim_rows(ids: Optional[Iterable[str]] = None, models=("tiny", "deep", "smollm2-tofu")) -> ClaimRows:
     """The notebook's rows of the scoreboard (claim | paper | one column per tier | diagnosis) from the committed
-    results — the same rule, runs and verdicts as notebook 13."""
+    results — the same rule, runs and verdicts as notebook 13. ``ids=None``: every claim, in the scoreboard's order.
+    Displays whole (:class:`ClaimRows`)."""
     from .paper.diagnoses import diagnosis_text          # lazy: the paper package imports torch
     from .paper.scoreboard_io import three_scales
     t = three_scales(models).set_index("claim")
-    ids = list(ids)
+    ids = list(t.index) if ids is None else list(ids)
     missing = [i for i in ids if i not in t.index]
     if missing:
         raise KeyError(f"unknown claim(s) {missing}; valid: {', '.join(t.index)}")
     out = t.loc[ids].reset_index()
     out["diagnosis"] = [diagnosis_text(i) for i in ids]
-    return out
+    return ClaimRows(out)
 
 
 def committed_note(name: str) -> str:
@@ -188,5 +203,5 @@ def footer(model: str = "tiny") -> dict:
     return rec
 
 
-__all__ = ["setup_notebook", "when_imported", "num", "say", "pick", "check", "claim_rows", "committed_note",
+__all__ = ["setup_notebook", "when_imported", "num", "say", "pick", "check", "claim_rows", "ClaimRows", "committed_note",
            "committed_model_note", "peak_memory_gb", "footer"]

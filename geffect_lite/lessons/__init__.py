@@ -3,15 +3,29 @@
 claim it describes (:mod:`.common`), or by an explicit condition on the number it prints.
 
 Modules: :mod:`.ga` (notebooks 03–04: GA and WGA), :mod:`.npo` (05–06: NPO, TNPO, WTNPO), :mod:`.po_rmu_reg`
-(07–09: PO, RMU, the regularisers).
+(07–08: PO and RMU) and :mod:`.regularisers` (09); ``*_checks`` hold the shared checks, which raise if a reading
+ever disagrees with its claim's verdict.
 """
-from .common import *  # noqa: F401,F403
-from .common import __all__ as _common
-from .ga import *  # noqa: F401,F403
-from .ga import __all__ as _ga
-from .npo import *  # noqa: F401,F403
-from .npo import __all__ as _npo
-from .po_rmu_reg import *  # noqa: F401,F403
-from .po_rmu_reg import __all__ as _po
+from .common import as_in, head, num, pick, Reading, values_of, verdict_of
+from .ga import (
+    confidence_at_start, ga_spike, ga_collapse, ga_layers, ga_lm_head, ga_raw_vs_adam, ga_summary, weight_growth,
+    partly_unlearned, wga_vs_ga, wga_alphas, risk_weighting, wga_summary,
+)
+from .npo import (
+    npo_beta, npo_pool, npo_weight_bins, npo_adam_vs_sgd, npo_summary, tnpo_balance, tnpo_forgotten_weight,
+    ga_moved_tokens, tnpo_token_drivers, tnpo_summary,
+)
+from .po_rmu_reg import (
+    po_at_start, po_relearning, idkdpo_run, po_summary, rmu_target, rmu_layers_at_start, rmu_layers, rmu_c_sweep,
+    rmu_summary, kl_positions, reg_at_start, reg_terms, gd_geometry, gd_cancel, gd_utility, kl_best, reg_summary,
+)
 
-__all__ = [*_common, *_ga, *_npo, *_po]
+__all__ = [
+    "verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick", "confidence_at_start", "ga_spike",
+    "ga_collapse", "ga_layers", "ga_lm_head", "ga_raw_vs_adam", "ga_summary", "weight_growth", "partly_unlearned",
+    "wga_vs_ga", "wga_alphas", "risk_weighting", "wga_summary", "npo_beta", "npo_pool", "npo_weight_bins",
+    "npo_adam_vs_sgd", "npo_summary", "tnpo_balance", "tnpo_forgotten_weight", "ga_moved_tokens",
+    "tnpo_token_drivers", "tnpo_summary", "po_at_start", "po_relearning", "idkdpo_run", "po_summary", "rmu_target",
+    "rmu_layers_at_start", "rmu_layers", "rmu_c_sweep", "rmu_summary", "kl_positions", "reg_at_start", "reg_terms",
+    "gd_geometry", "gd_cancel", "gd_utility", "kl_best", "reg_summary",
+]
