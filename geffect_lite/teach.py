@@ -100,7 +100,13 @@ def num(x, digits: int = 3) -> str:
         return f"{m} × 10^{int(e)}"
     if abs(x) >= 10 ** digits:
         return f"{x:,.0f}"
-    return f"{x:.{digits}g}"
+    s = f"{x:.{digits}g}"
+    if float(s) != x and "." not in s and "e" not in s:   # 1.0024 must not read as the exact 1
+        for more in range(digits + 1, digits + 4):
+            if "." in (t := f"{x:.{more}g}"):
+                return t
+        return f"{x:#.{digits}g}"                          # 1.00: rounded, not exact
+    return s
 
 
 def say(template: str, **values) -> None:

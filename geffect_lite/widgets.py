@@ -131,8 +131,8 @@ class Explorer:
 
 
 def explorer_widget(explorer: Explorer, objective: Optional[str] = None):
-    """The dashboard: objective dropdown, hyper-parameter selection slider (only computed values), layer group,
-    step. Precomputes every choice first."""
+    """The dashboard: objective dropdown, hyper-parameter selection slider (only computed values; a label when a
+    single value was computed), layer group, step. Precomputes every choice first."""
     import ipywidgets as W
     explorer.precompute()
     objective = objective or explorer.objectives[0]
@@ -140,6 +140,15 @@ def explorer_widget(explorer: Explorer, objective: Optional[str] = None):
     name, values = explorer.options(objective)
     hp = W.SelectionSlider(options=_labels(values), value=_labels(values)[0][1], description=name or "(none)",
                            continuous_update=False, disabled=name is None)
+    fixed = W.Label()                             # shown instead of the slider when only one value was computed
+
+    def show_choice(n, vals):                     # no dead controls: a single value is a label, not a slider
+        one = len(vals) < 2
+        hp.layout.display = "none" if one else None
+        fixed.layout.display = None if one else "none"
+        fixed.value = ("" if not one else "no hyper-parameter" if n is None
+                       else f"{n} = {vals[0]:g} (the one value computed)")
+    show_choice(name, values)
     group = W.Dropdown(options=list(GROUP_CHOICES), value="total", description="group")
     step = W.IntSlider(value=0, min=0, max=explorer.steps(objective), description="step", continuous_update=False)
     busy = {"on": False}
@@ -149,6 +158,7 @@ def explorer_widget(explorer: Explorer, objective: Optional[str] = None):
         busy["on"] = True
         try:
             hp.options, hp.description, hp.disabled = _labels(vals), n or "(none)", n is None
+            show_choice(n, vals)
             hp.value = _labels(vals)[0][1]
             step.max = explorer.steps(change["new"], hp.value)
             step.value = min(step.value, step.max)
@@ -178,7 +188,7 @@ def explorer_widget(explorer: Explorer, objective: Optional[str] = None):
     for w in (group, step):
         w.observe(lambda _: draw(obj.value, hp.value, group.value, step.value), names="value")
     draw(obj.value, hp.value, group.value, step.value)
-    return W.VBox([W.HBox([obj, hp]), W.HBox([group, step]), out])
+    return W.VBox([W.HBox([obj, hp, fixed]), W.HBox([group, step]), out])
 
 
 def _labels(values: Sequence) -> List[Tuple[str, object]]:

@@ -124,3 +124,23 @@ def test_the_figure_sentence_check_can_fail():
     assert figure_sentences_against_verdicts(ok) == []
     assert len(figure_sentences_against_verdicts(bad)) == 1
     assert figure_sentences_against_verdicts("the weights fall, as in Fig. 4.")      # no claim named at all
+
+
+MAX_FIGURE_PX = 1280                      # a projector's width: wider figures shrink, and their labels with them
+
+
+def _png_widths(nb):
+    import base64
+    import struct
+    for i, cell in enumerate(nb["cells"]):
+        for out in cell.get("outputs", []):
+            png = out.get("data", {}).get("image/png")
+            if png:
+                raw = base64.b64decode(png if isinstance(png, str) else "".join(png))
+                yield i, struct.unpack(">II", raw[16:24])[0]           # the PNG header's IHDR width
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_figures_fit_a_projector(nb):
+    wide = [(i, w) for i, w in _png_widths(json.loads(nb.read_text())) if w > MAX_FIGURE_PX]
+    assert not wide, f"figures wider than {MAX_FIGURE_PX} px (cell, px): {wide}"

@@ -71,12 +71,15 @@ def test_bad_choices_are_clear_errors(explorer):
 
 def test_dashboard_offers_only_computed_values(explorer):
     box = explorer_widget(explorer, "wga")
-    (obj, hp), (group, step) = box.children[0].children, box.children[1].children
+    (obj, hp, fixed), (group, step) = box.children[0].children, box.children[1].children
     assert [v for _, v in hp.options] == [0.5, 1.0] and step.max == explorer.steps("wga")
     for name, (hname, values) in MENU.items():
         obj.value = name
         assert [v for _, v in hp.options] == [0 if x is None else x for x in values]
         assert hp.disabled == (hname is None)
+        one = len(values) < 2                     # a single computed value shows as a label, never as a dead slider
+        assert (hp.layout.display == "none") == one and (fixed.layout.display == "none") == (not one)
+        assert (fixed.value != "") == one and (hname is None or not one or f"{hname} = " in fixed.value)
         for v in values:
             hp.value = 0 if v is None else v
             for g in GROUP_CHOICES:

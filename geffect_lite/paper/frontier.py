@@ -23,7 +23,6 @@ Hyper-parameters: :data:`OFFICIAL` are those of the paper's official code for Ta
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import time
@@ -31,14 +30,12 @@ from typing import Optional, Sequence
 
 import numpy as np
 import pandas as pd
-import torch
 from tqdm.auto import tqdm
 
-from .. import metrics, protocol, run_cache, setting_data
-from ..config import cache_dir, flush_denormal
+from .. import protocol, run_cache, setting_data
+from ..config import cache_dir
 from ..models import RETAIN_TWINS, model_fingerprint
 from ..objectives import get_objective
-from ..trajectory import run
 from . import table
 from .verdicts import SHARE
 
@@ -70,27 +67,17 @@ def points(model: str = "tiny", replication: int = 0, scales: Sequence[float] = 
     f = cache_dir() / "tables" / f"frontier-{key}.pkl"
     if f.exists():
         return pd.read_pickle(f)
-    base, tok = run_cache.loaded(model)
-    twin, _ = run_cache.loaded(RETAIN_TWINS[model])
-    data = run_cache.dataset()
-    forget, retain = setting_data.batches(data, tok, S0)
-    plan = setting_data.plan(data, tok, S0)
     n_eval = protocol.EVAL["fast_n_eval"] if S0.fast else protocol.EVAL["n_eval"]
-    twin_ratios = metrics.truth_ratio(twin, tok, setting_data.forget_rows(data, S0)[:n_eval])[
-        "truth_ratio"].to_numpy()
-    orig = table._evaluate(base, tok, data, S0, twin_ratios, n_eval)
+    I = table.inputs(model, S0, n_eval)
+    orig = table._evaluate(I.base, I.tok, I.data, S0, I.twin_ratios, n_eval)
     rows = [dict(objective="original", lr_scale=0.0, lr=0.0, forget_quality=orig["forget_quality"],
                  model_utility=orig["model_utility"], diverged=False, seconds=0.0)]
-    ref = setting_data.reference(base, None, S0, forget, retain, plan)
+    ref = setting_data.reference(I.base, None, S0, I.forget, I.retain, I.plan)
     for name in tqdm(objectives, desc=f"frontier · {model} · replication {replication}", disable=not progress):
         for k in scales:
-            S, t0, m = S0.replace(lr=S0.lr * k), time.time(), copy.deepcopy(base)
-            obj = get_objective(name, **OFFICIAL[name])
-            with flush_denormal(), np.errstate(all="ignore"):
-                tr = run(m, obj, forget, retain, ref if obj.needs_ref else None, plan=plan, every=None,
-                         weights=False, progress=False, **S.run_kwargs())
-            ok = (tr.steps.status == "ok").all() and all(bool(torch.isfinite(p).all()) for p in m.parameters())
-            ev = table._evaluate(m, tok, data, S, twin_ratios, n_eval) if ok else {}
+            S, t0 = S0.replace(lr=S0.lr * k), time.time()
+            m, tr, ok = table.unlearn(I, get_objective(name, **OFFICIAL[name]), ref, S)
+            ev = table._evaluate(m, I.tok, I.data, S, I.twin_ratios, n_eval) if ok else {}
             rows.append(dict(objective=name, lr_scale=float(k), lr=S.lr, diverged=not ok,
                              forget_quality=ev.get("forget_quality", np.nan),
                              model_utility=ev.get("model_utility", np.nan), seconds=time.time() - t0))

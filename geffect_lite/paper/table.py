@@ -12,6 +12,7 @@ import copy
 import hashlib
 import json
 import time
+from types import SimpleNamespace
 from typing import Optional, Sequence
 
 import numpy as np
@@ -63,15 +64,10 @@ def table1(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, objectives
     f = cache_dir() / "tables" / f"{key}.pkl"
     if cache and f.exists():
         return pd.read_pickle(f)
-    base, tok = run_cache.loaded(model)
-    twin, _ = run_cache.loaded(RETAIN_TWINS[model])
-    data = run_cache.dataset()
-    forget, retain = setting_data.batches(data, tok, S)
-    plan = setting_data.plan(data, tok, S)
-    rows_eval = setting_data.forget_rows(data, S)[:n_eval] if n_eval else setting_data.forget_rows(data, S)
-    twin_ratios = metrics.truth_ratio(twin, tok, rows_eval)["truth_ratio"].to_numpy()
+    I = inputs(model, S, n_eval)
+    base, tok, data, forget, retain, plan, twin_ratios = I.base, I.tok, I.data, I.forget, I.retain, I.plan, I.twin_ratios
     rows = []
-    for name, m in (("original", base), ("retain model", twin)):
+    for name, m in (("original", base), ("retain model", I.twin)):
         t0 = time.time()
         rows.append(dict(objective=name, base=name, kl=False, kind="reference", steps=0,
                          **_evaluate(m, tok, data, S, twin_ratios, n_eval), seconds=time.time() - t0))
@@ -80,11 +76,7 @@ def table1(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, objectives
     for name in tqdm(names, desc=f"Table 1 · {model} · seed {seed}", disable=not progress):
         t0 = time.time()
         obj = get_objective(name)
-        m = copy.deepcopy(base)
-        with flush_denormal(), np.errstate(all="ignore"):
-            tr = run(m, obj, forget, retain, ref if obj.needs_ref else None, plan=plan, every=None, weights=False,
-                     progress=False, **S.run_kwargs())
-        finite = (tr.steps.status == "ok").all() and all(bool(torch.isfinite(p).all()) for p in m.parameters())
+        m, tr, finite = unlearn(I, obj, ref, S)
         ev = _evaluate(m, tok, data, S, twin_ratios, n_eval) if finite else {k: float("nan") for k in METRICS}
         rows.append(dict(objective=name, base=name.removesuffix("+kl"), kl=name.endswith("+kl"), kind="unlearned",
                          steps=len(tr.steps), **ev, seconds=time.time() - t0))
@@ -95,6 +87,31 @@ def table1(model: str = "tiny", seed: int = 0, lr_scale: float = 1.0, objectives
         f.parent.mkdir(parents=True, exist_ok=True)
         df.to_pickle(f)
     return df
+
+
+def inputs(model: str, S, n_eval: Optional[int]) -> SimpleNamespace:
+    """What every Table 1 evaluation of one setting needs: the model and its retain-only twin, the data, the forget
+    and retain batches, the mini-batch plan and the twin's truth ratios on the evaluated forget rows (forget quality
+    compares against them)."""
+    base, tok = run_cache.loaded(model)
+    twin, _ = run_cache.loaded(RETAIN_TWINS[model])
+    data = run_cache.dataset()
+    forget, retain = setting_data.batches(data, tok, S)
+    rows = setting_data.forget_rows(data, S)
+    twin_ratios = metrics.truth_ratio(twin, tok, rows[:n_eval] if n_eval else rows)["truth_ratio"].to_numpy()
+    return SimpleNamespace(base=base, twin=twin, tok=tok, data=data, forget=forget, retain=retain,
+                           plan=setting_data.plan(data, tok, S), twin_ratios=twin_ratios)
+
+
+def unlearn(I: SimpleNamespace, obj, ref, S):
+    """A copy of ``I.base`` unlearned with ``obj`` under ``S``: (model, trajectory, finite), where ``finite`` says
+    that every step was ok and every parameter is finite (otherwise the run diverged)."""
+    m = copy.deepcopy(I.base)
+    with flush_denormal(), np.errstate(all="ignore"):
+        tr = run(m, obj, I.forget, I.retain, ref if obj.needs_ref else None, plan=I.plan, every=None, weights=False,
+                 progress=False, **S.run_kwargs())
+    finite = bool((tr.steps.status == "ok").all()) and all(bool(torch.isfinite(p).all()) for p in m.parameters())
+    return m, tr, finite
 
 
 def tables(model: str = "tiny", seeds=protocol.EVAL["seeds"], **kw) -> pd.DataFrame:

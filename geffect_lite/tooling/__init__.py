@@ -12,6 +12,7 @@ module              what
 ``slides``          reveal.js slides, offline (``make slides``); ``tag_slides`` tags cells; ``slides_template``
 ``vendor_js``       the site's and slides' JavaScript, checked against its committed manifest
 ``pin_badges``      point the Colab/Binder badges at a release tag (``make pin-badges``)
+``visible_code``    the share of visible code that builds prose or tidies plots; hides those cells' input
 ==================  ==========================================================================================
 
 Nothing in the library imports this package at module level (``tests/test_layout.py`` checks it).
