@@ -190,3 +190,22 @@ def test_diagnosis_text_reads_flips_fragility_and_free_factors(monkeypatch):
     fake["free"].append(dict(claim="d", model="tiny", factor="lr", change="lr × 2 on tiny", ablated="not reproduced"))
     assert D.diagnosis_text("d") == ("misses on tiny; no tried change flips it (tried: lr × 2 on tiny); "
                                      "not reproduced in this setting.")
+
+
+def test_rejudged_text_says_whether_a_flip_survives(monkeypatch):
+    from geffect_lite.paper import diagnoses as D
+    rej = dict(replications=[0, 1, 2], rows=[
+        dict(claim="a", factor="risk", change="seq sum", baselines=["not reproduced"] * 3,
+             ablateds=["reproduced", "not reproduced", "reproduced"], survives=False, previously_flipped=True,
+             why="it flips in too few replications"),
+        dict(claim="a", factor="schedule", change="warm-up", baselines=["not reproduced"] * 3,
+             ablateds=["reproduced"] * 3, survives=True, previously_flipped=False, why="")])
+    monkeypatch.setattr(D.results, "load", lambda name: rej if name == "rejudged" else None)
+    t = D.rejudged_text("a")
+    assert "the earlier flip with seq sum" in t and "flips in 2 of 3" in t and "no flip (it flips in too few" in t
+    assert "never tried before: warm-up" in t and "the flip holds" in t
+    assert D.rejudged_text("b") == ""
+    # the rule behind `survives`: ≥ 80 % of the replications, and never across a run that is not testable
+    assert not D.flips(["not reproduced"] * 3, ["reproduced", "not reproduced", "reproduced"])
+    assert not D.flips(["not reproduced"] * 3, ["reproduced", "reproduced", "not testable"])
+    assert D.flips(["not reproduced"] * 3, ["reproduced"] * 3)

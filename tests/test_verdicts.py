@@ -35,8 +35,12 @@ def test_testable_flags_each_kind_of_divergence():
     bound = 10 * math.log(1024)                                            # 69.3 nats/token
     assert V.testable(steps(risk_u=[0.1, 2.0, bound - 0.01]), 1024)[0]
     ok, why = V.testable(steps(risk_u=[0.1, 2.0, bound + 0.01]), 1024)
-    assert not ok and "10·ln|V| = 69.3" in why
+    assert not ok and "10·ln|V| per token = 69.3" in why
     assert V.testable(steps(risk_u=[0.1, 2.0, bound + 0.01]), 32000)[0]    # a larger vocabulary, a higher bound
+    # seq_sum risks are per sequence: the same per-token bound, times the answer tokens per sequence
+    assert V.testable(steps(risk_u=[0.1, 2.0, 10 * bound]), 1024, tokens_per_unit=14.8)[0]
+    ok, why = V.testable(steps(risk_u=[0.1, 2.0, 15 * bound]), 1024, tokens_per_unit=14.8)
+    assert not ok and "nats/sequence (14.8 tokens)" in why
     with pytest.raises(ValueError, match="vocab must be an int ≥ 2"):
         V.testable(steps(), 0)
 

@@ -8,11 +8,12 @@ sentence says what the run shows and that the figure's pattern is not shown. Num
 """
 from __future__ import annotations
 
+import re
 from typing import Mapping
 
 from ..teach import num, pick
 
-__all__ = ["verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick"]
+__all__ = ["verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick", "rate_note"]
 
 
 def verdict_of(live, cid: str) -> str:
@@ -36,6 +37,25 @@ def as_in(live, cid: str, fig: str, shown: str, not_shown: str) -> str:
     if verdict_of(live, cid) == "reproduced":
         return f"{shown.rstrip('.')}, as in {fig}."
     return not_shown
+
+
+def rate_note(agg) -> str:
+    """Which claims of a committed aggregate move with the learning rate, in one sentence. Present files record
+    "k of n" per rate (``per_rate``): a claim moves when its share of holding runs differs by half or more between
+    two rates. Files judged by the previous rules carry their own ``lr_note`` (one seed), named as such."""
+    if "per_rate" in agg:
+        moved = []
+        for r in agg.itertuples():
+            shares = [int(k) / int(n) for k, n in re.findall(r"(\d+) of (\d+)", str(r.per_rate)) if int(n)]
+            if shares and max(shares) - min(shares) >= 0.5:
+                moved.append(f"{r.claim} ({r.per_rate})")
+        return (f"Moves with the rate (held-share differs by ≥ 50 % between two rates): {len(moved)}"
+                + (f": {'; '.join(moved)}." if moved else "."))
+    if "lr_note" in agg:
+        lrs = agg[agg.lr_note != ""]
+        items = "; ".join(f"{r.claim}: {r.lr_note.removeprefix('lr-sensitive: ')}" for r in lrs.itertuples())
+        return f"lr-sensitive under the previous rule (one seed): {len(lrs)}" + (f" ({items})." if items else ".")
+    return ""
 
 
 class Reading(str):

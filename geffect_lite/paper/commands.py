@@ -7,7 +7,7 @@ import time
 
 import pandas as pd
 
-from .diagnoses import diagnose
+from .diagnoses import diagnose, rejudge
 from .render import markdown, readme_block
 from .scoreboard import aggregate, counts, scoreboard, sensitivity
 from .scoreboard_io import merge_rejudged, save, three_scales
@@ -24,6 +24,10 @@ def claims_main(args) -> None:
             readme = Path(args.readme)
             readme.write_text(readme_block(readme.read_text(), "claims", markdown()))
         return _show(three_scales(), args.json)
+    if getattr(args, "rejudge", False):
+        df = rejudge((args.models or ["tiny"])[0], progress=not args.json,
+                     command=" ".join(["python -m geffect_lite"] + sys.argv[1:]))
+        return _show(df[["claim", "factor", "baselines", "ablateds", "survives", "why"]], args.json)
     if args.diagnose:
         df = diagnose((args.models or ["tiny"])[0], progress=not args.json,
                       command=" ".join(["python -m geffect_lite"] + sys.argv[1:]))

@@ -13,6 +13,7 @@ factor         change
 ``batch``      full batch → mini-batches of 16 forget rows with 16 random retain rows (the official effective batch)
 ``data``       the forget set: forget05 → forget10 (twice the authors)
 ``parity``     G-effects measured as the official code does: EMA 0.6/0.4 of micro-batch gradients, fixed buckets
+``schedule``   no schedule → linear warm-up over the first 5 of 24 steps, then linear decay to 0
 ``lr``         × ½ and × 2 the rate (from the committed sensitivity runs: no extra run)
 ``scale``      the other tiers (tiny → deep → SmolLM2; from the committed scoreboards: no extra run)
 =============  =================================================================================================
@@ -39,7 +40,11 @@ FACTORS = {
     "batch": ({"batch": 16}, "mini-batches of 16 instead of the full batch"),
     "data": ({"split": "forget10", "n_forget": None}, "forget10 instead of forget05"),
     "parity": ({"parity": True}, "the official code's EMA'd micro-batch G-effects and buckets"),
+    "schedule": ({"warmup": 5, "decay": True}, "linear warm-up over the first 5 of 24 steps, then linear decay to 0 "
+                                               "(the official schedule's shape: one warm-up epoch of five)"),
 }
+REJUDGE_REPLICATIONS = (0, 1, 2)    # the re-judgement's replications (the scoreboard's first three)
+NEW_SUSPECTS = (("ga_spike", "schedule"),)   # factors never tried before: the schedule, for the missing decay
 END_METRIC = ("table1_tradeoff", "table1_kl_helps")
 
 
@@ -140,7 +145,7 @@ def factors_for(claim_id: str) -> tuple:
         return ()
     if len(c.runs) > 4:
         return ("optimizer", "risk")
-    f = ("optimizer", "risk", "batch", "data")
+    f = ("optimizer", "risk", "batch", "data", "schedule")
     return f + (("parity",) if c.runs and set(c.runs) <= PARITY_RUNS else ())
 
 
@@ -161,6 +166,46 @@ def diagnose(ablate_on: str = "tiny", tiers=TIER_MODELS, progress: bool = True, 
                            rows=df.to_dict("records"), free=[f for cid in order for f in free_factors(cid)]),
          command=command or "python -m geffect_lite claims --diagnose", seconds=time.time() - t0)
     return df
+
+
+def rejudge(model: str = "tiny", replications=REJUDGE_REPLICATIONS, extra=NEW_SUSPECTS, progress: bool = True,
+            command: str = "") -> pd.DataFrame:
+    """Re-judge every flip of the committed diagnoses (and the never-tried ``extra`` factors) under the present rules:
+    the same change at each of ``replications``, a flip counting only by :func:`flips` (≥ 80 % of the replications,
+    no run on either side "not testable", risks bounded per token in either unit). Commits ``results/rejudged.json``
+    with one row per (claim, factor): the per-replication verdicts, whether the flip survives, and why not."""
+    t0 = time.time()
+    d = results.load("diagnoses") or {}
+    old = [(r["claim"], r["factor"]) for r in d.get("rows", []) if r.get("flips")]
+    pairs = list(dict.fromkeys(old + list(extra)))
+    rows = []
+    for cid, factor in pairs:
+        df = ablate(model, cid, (factor,), progress=progress, replications=tuple(replications))
+        for r in df.drop(columns=["series", "series_base"]).to_dict("records"):
+            why = ("it flips in too few replications" if not r["flips"] and "not testable" not in
+                   set(r["baselines"]) | set(r["ablateds"]) else "a run on one side is not testable"
+                   if not r["flips"] else "")
+            rows.append(dict(r, previously_flipped=(cid, factor) in old, survives=bool(r["flips"]), why=why))
+    out = pd.DataFrame(rows)
+    from ..tooling.results import save      # writing is tooling (git, provenance)
+    save("rejudged", dict(model=model, replications=list(replications), rows=out.to_dict("records")),
+         command=command or "python -m geffect_lite claims --rejudge", seconds=time.time() - t0)
+    return out
+
+
+def rejudged_text(claim_id: str) -> str:
+    """One sentence per re-judged factor of ``claim_id`` from ``results/rejudged.json`` ("" when none)."""
+    d = results.load("rejudged")
+    rows = [r for r in (d or {}).get("rows", []) if r["claim"] == claim_id and "survives" in r]
+    reps = ", ".join(map(str, (d or {}).get("replications", [])))
+    out = []
+    for r in rows:
+        k = sum(b != "reproduced" and a == "reproduced" for b, a in zip(r["baselines"], r["ablateds"]))
+        head = "the earlier flip with" if r["previously_flipped"] else "never tried before:"
+        out.append(f"re-judged at replications {reps}, {head} {r['change']} → "
+                   f"{', '.join(r['ablateds'])} (from {', '.join(r['baselines'])}; flips in {k} of "
+                   f"{len(r['baselines'])}): " + ("the flip holds" if r["survives"] else f"no flip ({r['why']})"))
+    return "; ".join(out)
 
 
 def diagnosis_text(claim_id: str) -> str:
@@ -197,7 +242,11 @@ def diagnosis_text(claim_id: str) -> str:
         parts.append(f"no tried change flips it (tried: {', '.join(dict.fromkeys(free.change))})")
     if (len(rows) or len(free)) and not flipped and not (len(free) and len(rep)):
         parts.append("not reproduced in this setting")
+    again = rejudged_text(claim_id)
+    if again:
+        parts.append(again)
     return "; ".join(parts) + "."
 
 
-__all__ = ["FACTORS", "misses", "flips", "ablate", "factors_for", "free_factors", "diagnose", "diagnosis_text"]
+__all__ = ["FACTORS", "misses", "flips", "ablate", "factors_for", "free_factors", "diagnose", "diagnosis_text",
+           "rejudge", "rejudged_text", "REJUDGE_REPLICATIONS", "NEW_SUSPECTS"]

@@ -177,6 +177,14 @@ class Runs:
         p = self[key].probes
         return p.groupby(["step", "risk_set", "group"], as_index=False).value.mean()   # the mean of the prints
 
+    def tokens_per_unit(self, key: str) -> float:
+        """Answer tokens per unit of the run's risks: 1 for token_mean; for seq_sum (a risk per sequence) the mean
+        number of answer tokens per forget row, so that a per-token bound such as ln|V| can be put in its units."""
+        if self.changes.get("risk", "token_mean") != "seq_sum":   # every run spec's own setting is token_mean
+            return 1.0
+        mask = self.forget["labels"][:, 1:] != -100            # [B, T-1]: the answer tokens a risk sums over
+        return float(mask.sum()) / int(mask.shape[0])
+
     def final(self, key: str) -> dict:
         """What was measured on the run's final model (``run_cache.final_measures``)."""
         return self[key].config.get("final") or {}

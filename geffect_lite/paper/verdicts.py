@@ -43,9 +43,11 @@ TESTED = ("reproduced", "not reproduced")          # the per-run verdicts that c
 
 
 # --- one run ------------------------------------------------------------------------------------------------------
-def testable(steps: pd.DataFrame, vocab: int) -> tuple:
+def testable(steps: pd.DataFrame, vocab: int, tokens_per_unit: float = 1.0) -> tuple:
     """(ok, why): can a rule read this step frame? Not when a step is marked non-finite (``status``), when e_u, e_r,
-    risk_u or risk_r is NaN/inf at a step, or when the forget risk exceeds FORGET_RISK_BOUND·ln|V|."""
+    risk_u or risk_r is NaN/inf at a step, or when the forget risk exceeds FORGET_RISK_BOUND·ln|V| per answer token.
+    ``tokens_per_unit``: answer tokens per unit of the risk (1 for token_mean; the mean answer length for seq_sum,
+    whose risks are per sequence), so that the bound is the same per token in either unit."""
     if not isinstance(vocab, (int, np.integer)) or vocab < 2:
         raise ValueError(f"vocab must be an int ≥ 2 (the vocabulary size), got {vocab!r}")
     if "status" in steps and (steps.status != "ok").any():
@@ -57,10 +59,11 @@ def testable(steps: pd.DataFrame, vocab: int) -> tuple:
             if not np.isfinite(x).all():
                 t = steps.step.to_numpy()[~np.isfinite(x)][0] if "step" in steps else "?"
                 return False, f"{col} is not finite at step {t}"
-    bound = FORGET_RISK_BOUND * math.log(vocab)
+    bound = FORGET_RISK_BOUND * math.log(vocab) * float(tokens_per_unit)
     if "risk_u" in steps and len(steps) and float(steps.risk_u.max()) > bound:
-        return False, (f"the forget risk reaches {float(steps.risk_u.max()):.3g} nats/token > "
-                       f"{FORGET_RISK_BOUND:g}·ln|V| = {bound:.3g} (diverged)")
+        unit = "nats/token" if tokens_per_unit == 1 else f"nats/sequence ({float(tokens_per_unit):.3g} tokens)"
+        return False, (f"the forget risk reaches {float(steps.risk_u.max()):.3g} {unit} > "
+                       f"{FORGET_RISK_BOUND:g}·ln|V| per token = {bound:.3g} (diverged)")
     return True, ""
 
 
@@ -76,10 +79,11 @@ def guard(runs, keys: Iterable[str]) -> Optional[dict]:
     vocab = int(runs.model.config.vocab_size)
     for key in keys:
         raw = runs[key].steps
+        unit = runs.tokens_per_unit(key) if hasattr(runs, "tokens_per_unit") else 1.0
         if "status" in raw and (raw.status != "ok").any():
-            ok, why = testable(raw[raw.status != "ok"], vocab)
+            ok, why = testable(raw[raw.status != "ok"], vocab, unit)
         else:
-            ok, why = testable(runs.steps(key), vocab)
+            ok, why = testable(runs.steps(key), vocab, unit)
         if not ok:
             return not_testable(f"{key}: {why}")
     return None
