@@ -144,3 +144,29 @@ def _png_widths(nb):
 def test_figures_fit_a_projector(nb):
     wide = [(i, w) for i, w in _png_widths(json.loads(nb.read_text())) if w > MAX_FIGURE_PX]
     assert not wide, f"figures wider than {MAX_FIGURE_PX} px (cell, px): {wide}"
+
+
+def end_of_run_misreadings(source: str):
+    """Lines that call the risk *before* the last step (``risk_u.iloc[-1]``) final / the end of the run / θ_T."""
+    return [l.strip() for l in source.splitlines()
+            if re.search(r"risk_[ur]\.iloc\[-1\]", l) and re.search(r"final|\bend\b|θ_T", l, re.I) and "real_d" not in l]
+
+
+def test_the_end_of_a_run_has_one_definition():
+    """'Final' risks are at θ_T, after the last step (gl.lessons.at_end), in every notebook and reading."""
+    sources = {p.name: "\n".join("".join(c["source"]) for c in json.loads(p.read_text())["cells"]
+                                 if c["cell_type"] == "code") for p in NOTEBOOKS}
+    sources.update({p.name: p.read_text() for p in (NB.parent / "geffect_lite" / "lessons").glob("*.py")})
+    bad = {name: end_of_run_misreadings(src) for name, src in sources.items() if end_of_run_misreadings(src)}
+    assert not bad, f"risks before the last step read as the end of the run: {bad}"
+    assert end_of_run_misreadings('x = dict(final_forget_risk=s.risk_u.iloc[-1])')      # the check can fail
+
+
+def test_at_end_is_the_risk_after_the_last_step():
+    import pandas as pd
+    from geffect_lite.lessons import at_end
+    s = pd.DataFrame(dict(step=[0, 1], risk_u=[1.0, 2.0], risk_r=[0.5, 0.6], real_du=[1.0, 0.5],
+                          real_dr=[0.1, 0.2], status=["ok", "ok"]))
+    assert at_end(s) == dict(step=2, forget_risk=2.5, retain_risk=0.8)
+    with pytest.raises(ValueError, match="real_du was not recorded"):
+        at_end(s.assign(real_du=[1.0, float("nan")]))

@@ -6,7 +6,7 @@ Modules: :mod:`.ga` (notebooks 03–04: GA and WGA), :mod:`.npo` (05–06: NPO, 
 (07–08: PO and RMU) and :mod:`.regularisers` (09); ``*_checks`` hold the shared checks, which raise if a reading
 ever disagrees with its claim's verdict.
 """
-from .common import as_in, head, num, pick, rate_note, Reading, values_of, verdict_of
+from .common import as_in, at_end, head, num, pick, rate_note, Reading, values_of, verdict_of
 from .ga import (
     confidence_at_start, ga_spike, ga_collapse, ga_layers, ga_lm_head, ga_raw_vs_adam, ga_summary, weight_growth,
     partly_unlearned, wga_vs_ga, wga_alphas, risk_weighting, wga_summary,
@@ -21,7 +21,7 @@ from .po_rmu_reg import (
 )
 
 __all__ = [
-    "verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick", "rate_note", "confidence_at_start", "ga_spike",
+    "verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick", "rate_note", "at_end", "confidence_at_start", "ga_spike",
     "ga_collapse", "ga_layers", "ga_lm_head", "ga_raw_vs_adam", "ga_summary", "weight_growth", "partly_unlearned",
     "wga_vs_ga", "wga_alphas", "risk_weighting", "wga_summary", "npo_beta", "npo_pool", "npo_weight_bins",
     "npo_adam_vs_sgd", "npo_summary", "tnpo_balance", "tnpo_forgotten_weight", "ga_moved_tokens",

@@ -13,7 +13,7 @@ from typing import Mapping
 
 from ..teach import num, pick
 
-__all__ = ["verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick", "rate_note"]
+__all__ = ["verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick", "rate_note", "at_end"]
 
 
 def verdict_of(live, cid: str) -> str:
@@ -37,6 +37,24 @@ def as_in(live, cid: str, fig: str, shown: str, not_shown: str) -> str:
     if verdict_of(live, cid) == "reproduced":
         return f"{shown.rstrip('.')}, as in {fig}."
     return not_shown
+
+
+def at_end(steps) -> dict:
+    """The run at its end, θ_T: the model after the last step. A step frame records the risks at θ_t, *before* step
+    t's update, and that step's realised change (``real_du``, ``real_dr``), so the risks at θ_T are the last row's
+    risks plus its realised change. This is the one meaning of "final" or "at the end of the run" in the series;
+    "at the last recorded step" (θ_{T−1}) is said as such. Returns step (T), forget_risk and retain_risk; ValueError
+    when the frame has no ok step or its last step's realised change was not recorded."""
+    s = steps[steps.status == "ok"] if "status" in steps else steps
+    if not len(s):
+        raise ValueError("the run has no ok step: it has no end to read")
+    last = s.iloc[-1]
+    out = dict(step=int(last.step) + 1)
+    for name, risk, real in (("forget_risk", "risk_u", "real_du"), ("retain_risk", "risk_r", "real_dr")):
+        if real not in s or last[real] != last[real]:                # NaN: not recorded
+            raise ValueError(f"the last step's {real} was not recorded, so the risk at θ_T is unknown")
+        out[name] = float(last[risk] + last[real])
+    return out
 
 
 def rate_note(agg) -> str:

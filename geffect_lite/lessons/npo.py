@@ -13,7 +13,7 @@ import numpy as np
 
 from ..paper.rules_npo import BETAS, NPO1_RATIO, NPO_DIP, PAPER_WEIGHT, TNPO_RATIO, WEIGHT_TOL, _pooled
 from ..paper.verdicts import at_dip, half_gap
-from .common import Reading, as_in, head, num, pick, values_of, verdict_of
+from .common import Reading, as_in, at_end, head, num, pick, values_of, verdict_of
 
 # thresholds that rules_npo writes inline, named once here (the same numbers)
 GONE, EARLY = 0.1, 0.9             # npo_weight_decay: every weight ≤ 0.1 a third in; ≥ 90 % of Σ|e_u| in 1st half
@@ -198,7 +198,7 @@ def _after_death(s):
     if d == "never":
         return None
     tail = s[s.step >= d].dropna(subset=["real_du"])
-    return dict(step=d, at=float(s.risk_u[s.step == d].iloc[0]), end=float(s.risk_u.iloc[-1]),
+    return dict(step=d, at=float(s.risk_u[s.step == d].iloc[0]), end=at_end(s)["forget_risk"],   # θ_T
                 raw=float((-tail.lr * tail.e_u).sum()), opt=float(tail.pred_du.sum()), real=float(tail.real_du.sum()))
 
 
