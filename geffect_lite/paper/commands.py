@@ -39,10 +39,10 @@ def claims_main(args) -> None:
         if args.save:
             command = " ".join(["python -m geffect_lite"] + sys.argv[1:])
             seconds = time.time() - t0
-            if args.claims:                  # re-judge a few claims on the same runs, keep the others
+            if args.claims and args.setting == "paper":   # re-judge a few claims on the same runs, keep the others
                 long, command, before = merge_rejudged(args.model, long, command)
                 seconds += before
-            save(args.model, long, command, seconds)
+            save(args.model, long, command, seconds, setting=args.setting)
         agg = aggregate(long)
         if args.json:
             return _show(agg, True)

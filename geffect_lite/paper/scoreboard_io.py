@@ -42,12 +42,15 @@ def rules_commit() -> str:
         return "unknown"
 
 
-def save(model: str, long: pd.DataFrame, command: str, seconds: float) -> None:
-    """Commit a tier's sensitivity runs and their aggregate as ``results/scoreboard-<model>.json``."""
+def save(model: str, long: pd.DataFrame, command: str, seconds: float, setting: str = "paper") -> None:
+    """Commit a tier's sensitivity runs and their aggregate as ``results/scoreboard-<model>.json`` (the paper
+    setting, what every table reads) or ``results/scoreboard-<model>-<setting>.json`` (another figure setting, e.g.
+    the official recipe: never mixed into the tier's verdicts)."""
     import json
     from ..tooling.results import save as write      # writing is tooling (git, provenance)
     cfg = long.attrs.get("config", {})
-    p = write(f"scoreboard-{model}", dict(model=model, rows=long.drop(columns=["values"]).to_dict("records"),
+    name = f"scoreboard-{model}" + ("" if setting == "paper" else f"-{setting}")
+    p = write(name, dict(model=model, rows=long.drop(columns=["values"]).to_dict("records"),
                                            values=long["values"].tolist(), config=cfg,
                                            aggregate=aggregate(long).to_dict("records"),
                                            intervals=intervals(long).to_dict("records")), command, seconds)
