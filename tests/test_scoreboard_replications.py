@@ -111,3 +111,6 @@ def test_save_names_the_rules_commit(monkeypatch, tmp_path):
     d = json.loads((tmp_path / "scoreboard-fake.json").read_text())
     assert d["provenance"]["rules_commit"] == scoreboard_io.rules_commit() and d["provenance"]["command"] == "cmd"
     assert d["aggregate"][0]["verdict"] == "fragile" and {i["lr_scale"] for i in d["intervals"]} == {0.5, 1.0, 2.0}
+    scoreboard_io.save("fake", pd.DataFrame(rows).assign(verdict="not reproduced"), "cmd2", 1.0, setting="official")
+    assert (tmp_path / "scoreboard-fake-official.json").exists()          # another setting never overwrites the tier's
+    assert json.loads((tmp_path / "scoreboard-fake.json").read_text())["provenance"]["command"] == "cmd"
