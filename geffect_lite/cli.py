@@ -300,6 +300,8 @@ def _paper_commands(sub):
     c.add_argument("--scales", action="store_true", help="the committed claim | paper | tiny | deep | SmolLM2 table")
     c.add_argument("--readme", default=None, help="with --scales: write the table into this README")
     c.add_argument("--diagnose", action="store_true", help="ablate every committed miss, one factor at a time")
+    c.add_argument("--settings", action="store_true",
+                   help="the paper's claims in the paper and the official setting, same replications, rate ×1")
     c.add_argument("--rejudge", action="store_true",
                    help="re-judge the committed diagnoses' flips (and the schedule) at replications 0-2, committed")
     c.add_argument("--models", nargs="+", type=_choices("model", tuple(TIERS)), default=None)

@@ -114,3 +114,16 @@ def test_save_names_the_rules_commit(monkeypatch, tmp_path):
     scoreboard_io.save("fake", pd.DataFrame(rows).assign(verdict="not reproduced"), "cmd2", 1.0, setting="official")
     assert (tmp_path / "scoreboard-fake-official.json").exists()          # another setting never overwrites the tier's
     assert json.loads((tmp_path / "scoreboard-fake.json").read_text())["provenance"]["command"] == "cmd"
+
+
+def test_settings_table_reads_both_committed_settings():
+    """claim | paper setting | official setting on the official file's replications at ×1, each cell 'verdict (k of n)'
+    recomputed by verdicts.py from the committed rows; None for a tier without an official file."""
+    import re
+    t = scoreboard_io.settings_table("tiny")
+    if t is None:
+        pytest.skip("no official-setting scoreboard committed for tiny")
+    assert len(t) == len([c for c in scoreboard_io.CLAIMS if c.group == "claim"])
+    for cell in list(t["paper setting"]) + list(t["official setting"]):
+        assert re.fullmatch(r"(reproduced|not reproduced|fragile|not testable) \(\d+ of \d+\)", cell), cell
+    assert scoreboard_io.settings_table("deep") is None                  # deep has no official file

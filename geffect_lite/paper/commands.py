@@ -24,6 +24,13 @@ def claims_main(args) -> None:
             readme = Path(args.readme)
             readme.write_text(readme_block(readme.read_text(), "claims", markdown()))
         return _show(three_scales(), args.json)
+    if getattr(args, "settings", False):
+        from .scoreboard_io import settings_table
+        t = settings_table(args.model)
+        if t is None:
+            return print(f"no official-setting scoreboard committed for {args.model} (python -m geffect_lite claims "
+                         f"--model {args.model} --setting official --sensitivity --replications 0 1 --lr-scales 1 --save)")
+        return _show(t, args.json)
     if getattr(args, "rejudge", False):
         df = rejudge((args.models or ["tiny"])[0], progress=not args.json,
                      command=" ".join(["python -m geffect_lite"] + sys.argv[1:]))

@@ -140,5 +140,27 @@ def three_scales(models=TIER_MODELS) -> pd.DataFrame:
     return table.sort_values("claim", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
-__all__ = ["save", "merge_rejudged", "committed", "is_legacy", "verdicts_of", "three_scales", "rules_commit",
+
+def settings_table(model: str = "tiny", other: str = "official") -> Optional[pd.DataFrame]:
+    """The paper's claims judged in the paper setting and in ``other`` on the same replications at the protocol's
+    rate (×1): claim | paper setting | <other> setting, each "k of n" with the verdict verdicts.py gives that
+    single-rate grid. None when either file is not committed (the paper one must be a present-rule file)."""
+    base, alt = committed(model), results.load(f"scoreboard-{model}-{other}")
+    if base is None or alt is None or base.attrs.get("legacy"):
+        return None
+    alt = pd.DataFrame(alt["rows"]).assign(values=alt.get("values"))
+    reps = sorted(set(alt.replication))
+    base = base[(base.lr_scale == 1.0) & base.replication.isin(reps)]
+    alt = alt[alt.lr_scale == 1.0]
+    cols = {}
+    for name, long in (("paper setting", base), (f"{other} setting", alt)):
+        a = aggregate(long, rates=(1.0,))
+        cols[name] = a.set_index("claim").summary
+    kind = base.drop_duplicates("claim").set_index("claim").group
+    out = pd.DataFrame(cols).loc[[c for c in kind.index if kind[c] == "claim"]]
+    out.attrs["replications"] = reps
+    return out.reset_index()
+
+
+__all__ = ["settings_table", "save", "merge_rejudged", "committed", "is_legacy", "verdicts_of", "three_scales", "rules_commit",
            "RULES_PATHS", "LEGACY_NOTE", "PREVIOUS"]
