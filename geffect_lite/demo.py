@@ -53,8 +53,8 @@ def run_demo(model: str = "tiny", out: str = "outputs/demo", objectives: Optiona
     summ = pd.DataFrame([summary_row(lab, tr) for lab, tr in trajs.items()])
     summ.to_csv(outp / "summary.csv", index=False)
     plots.setup()
-    fig = plots.grid(trajs, ncols=4 if len(trajs) > 6 else 3)
-    fig.suptitle(f"G-effects under the protocol's {S.describe()}", y=1.01, fontsize=11)
+    fig = plots.grid(trajs, ncols=4 if len(trajs) > 6 else 3,
+                     title=f"G-effects over the unlearning steps, one panel per objective\n{S.describe()}")
     plots.save(fig, outp / "geffects_grid.png")
     return dict(summary=summ, seconds=time.time() - t0, setting=S.describe(), out=str(outp))
 

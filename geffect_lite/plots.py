@@ -8,8 +8,8 @@ Colours, fixed across the whole series:
 * when several objectives share a plot, **each objective has one colour** (:data:`OBJECTIVE_COLOURS`,
   :func:`colour`); its ``+kl`` / ``+gd`` / ``+rr`` variants keep that colour and change the line style.
 
-G-effects span many orders of magnitude (GA's spike is 10⁴× its quiet start), so the default y-axis is symmetric
-log, with one labelled tick per decade or two (:func:`symlog`) and the linear region marked.
+G-effects span many orders of magnitude, so the default y-axis is symmetric log, one labelled tick per decade or two
+(:func:`symlog`), the linear region marked. Layer groups are named at their line's end (:func:`direct_labels`).
 """
 from __future__ import annotations
 
@@ -35,8 +35,7 @@ OBJECTIVE_COLOURS = {
     "idkdpo": "#c49c94", "rmu": "#e377c2", "gd": "#ff7f0e", "kl": "#7f7f7f", "simnpo": "#bcbd22",
     "satimp": "#008080", "undial": "#7b4173", "ce-u": "#c51b7d", "rr": "#6b6ecf",
 }
-#: GA with a regulariser is its own objective in the paper (GD, GA+KL, GA+RR): it takes the regulariser's colour
-COMPOSITES = {"ga+gd": "gd", "ga+kl": "kl", "ga+rr": "rr"}
+COMPOSITES = {"ga+gd": "gd", "ga+kl": "kl", "ga+rr": "rr"}   # GA + a regulariser: the regulariser's colour
 VARIANT_STYLES = {"": "-", "+kl": "--", "+gd": "-.", "+rr": ":"}
 
 
@@ -137,28 +136,51 @@ def trajectory(traj, ax=None, title: Optional[str] = None, opt: bool = False, lo
 
 
 def groups(traj, ax=None, scheme: str = "paper", term: str = "objective", title: Optional[str] = None,
-           log: bool = True, risk_sets=("forget", "retain"), legend: bool = True):
+           log: bool = True, risk_sets=("forget", "retain"), legend: bool = True, labels: bool = True):
     """Layer-group G-effects over steps (Fig. 3b): gold shades = forget, navy shades = retain, lighter = shallower,
-    one dash style per group (the paper's Fig. 2 legend)."""
+    one dash style per group (the paper's Fig. 2 legend). ``labels``: name each line at its end (u·shallow, r·lm, …)
+    instead of a legend."""
     g = traj.groups
     g = g[(g.scheme == scheme) & (g.term == term) & (g.risk_set.isin(risk_sets))].copy()
     order = [x for x in GROUP_ORDER if x in set(g.group)] if scheme == "paper" else list(dict.fromkeys(g.group))
     ax = ax or plt.subplots(figsize=(7.5, 4.2))[1]
+    ends = []                                   # (last step, last value, label, colour)
     for rs in risk_sets:
         shades = sns.light_palette(PALETTE[rs], n_colors=len(order) + 2)[2:]
         for grp, col in zip(order, shades):
             d = g[(g.risk_set == rs) & (g.group == grp)]
             ax.plot(d.step, d.value, color=col, lw=1.9, dashes=GROUP_DASHES.get(grp, (1, 0)),
                     label=f"{'$e_u$' if rs == 'forget' else '$e_r$'} {grp}")
+            if len(d):                          # u·shallow, r·lm, …: the line's direct label
+                ends.append((float(d.step.iloc[-1]), float(d.value.iloc[-1]), f"{'ur'[rs == 'retain']}·{grp}", col))
     ax.axhline(0, color="grey", lw=0.8)
     if log and len(g):
         symlog(ax, g.value.to_numpy())
-    ax.set_xlabel("unlearning step")
-    ax.set_ylabel("G-effect")
+    direct_labels(ax, ends if labels else [])
+    ax.set(xlabel="unlearning step", ylabel="G-effect")
     ax.set_title(title or f"{traj.config.get('objective', '')}: layer groups")
-    if legend:
+    if legend and not labels:
         legend_outside(ax, ncol=1, fontsize="small")
     return ax
+
+
+def direct_labels(ax, ends, gap_pt: float = 11.0):
+    """Name each line at its right end, in its colour (read sooner than a legend); labels closer than ``gap_pt`` points
+    are pushed apart vertically; ``ends``: (x, y, text, colour) per line."""
+    if not ends:
+        return
+    left = ax.get_xlim()[0]
+    x_end = max(e[0] for e in ends)
+    ax.set_xlim(left, x_end + 0.24 * (x_end - left))   # room for the labels inside the axes
+    ax.figure.canvas.draw()                      # the scales (symlog included) are final: measure in points
+    pt, last = 72.0 / ax.figure.dpi, None
+    rows = sorted(((ax.transData.transform((x, y))[1] * pt, x, y, text, col) for x, y, text, col in ends),
+                  key=lambda r: r[0])
+    for y_pt, x, y, text, col in rows:
+        want = y_pt if last is None else max(y_pt, last + gap_pt)
+        last = want
+        ax.annotate(text, xy=(x_end, y), xytext=(6, want - y_pt), textcoords="offset points", fontsize=10,
+                    color=col, va="center", ha="left", annotation_clip=False)
 
 
 def compare(trajs: dict, column: str = "e_u", ax=None, log: bool = True, title: Optional[str] = None,
@@ -339,30 +361,40 @@ def cone(proj, ax=None, title: str = "Fig. 1 with real gradients"):
     return ax
 
 
-def grid(trajs: dict, ncols: int = 3, group_panel: Optional[str] = None, size=(4.8, 3.3)):
-    """The README figure: one panel per objective (e_u and e_r, symlog) in ``ncols`` columns, plus the layer groups
-    of ``group_panel`` (default: the first objective) in the last panel; one shared legend."""
+def grid(trajs: dict, ncols: int = 3, group_panel: Optional[str] = None, size=(4.8, 3.3),
+         title: str = "G-effects over the unlearning steps, one panel per objective"):
+    """The README figure: one panel per objective (e_u and e_r) in ``ncols`` columns, then the layer groups of
+    ``group_panel`` (default: the first objective): forget and retain in two panels when the grid has room, else
+    both in one; the shared legend fills the next free cell (below the grid if none is free). Every panel has its
+    own symmetric-log y-scale, which the title says."""
     names = list(trajs)
-    n = len(names) + 1
-    nrows = math.ceil(n / ncols)
+    spare = (-len(names)) % ncols or ncols            # free cells in the grid's last row(s)
+    split = spare >= 3                                 # room for forget groups, retain groups and the legend
+    n = len(names) + (2 if split else 1)
+    nrows = math.ceil((n + 1) / ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    cells = list(axes.flat)
+    for ax, name in zip(cells, names):
         trajectory(trajs[name], ax=ax, title=name, legend=False)
         ax.title.set_color(colour(name))
         ax.set_xlabel("step")
     gp = group_panel or names[0]
-    gax = axes.flat[len(names)]
-    groups(trajs[gp], ax=gax, title=f"{gp}: layer groups", legend=False)
-    gax.set_xlabel("step")
-    for ax in list(axes.flat)[n:]:
+    sets = [("forget",), ("retain",)] if split else [("forget", "retain")]
+    for ax, rs in zip(cells[len(names):], sets):
+        groups(trajs[gp], ax=ax, risk_sets=rs, legend=False,
+               title=f"{gp}: layer groups" + ("" if len(rs) == 2 else f", {'$e_u$' if rs == ('forget',) else '$e_r$'}"))
+        ax.set_xlabel("step")
+    free = cells[n:]
+    for ax in free:
         ax.axis("off")
-    h, lab = axes.flat[0].get_legend_handles_labels()
-    gh, gl = gax.get_legend_handles_labels()
-    fig.legend(h + gh, lab + gl, loc="lower center", ncol=4, bbox_to_anchor=(0.5, -0.02), frameon=False)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    h, lab = cells[0].get_legend_handles_labels()
+    (free[0] if free else fig).legend(h, lab, loc="center" if free else "lower center", ncol=1 if free else 2,
+                                      frameon=False, fontsize=14, title="each panel: its own\nsymmetric-log y-scale")
+    fig.suptitle(title, fontsize=17)
+    fig.tight_layout(rect=(0, 0 if free else 0.1, 1, 1))
     return fig
 
 
 __all__ = ["setup", "save", "colour", "style", "symlog", "legend_outside", "trajectory", "groups", "compare",
-           "bar_groups", "first_order", "accumulated", "weights", "pg_density", "token_heatmap", "cone", "grid",
+           "bar_groups", "first_order", "accumulated", "weights", "pg_density", "token_heatmap", "cone", "grid", "direct_labels",
            "PALETTE", "FORGET", "RETAIN", "OBJECTIVE_COLOURS"]
