@@ -210,8 +210,8 @@ def bar_groups(ge, scheme: str = "paper", term: str = "objective", ax=None, titl
     ax = ax or plt.subplots(figsize=(7, 3.8))[1]
     sns.barplot(data=g, x="group", y="value", hue="risk_set", palette=PALETTE, ax=ax)
     ax.axhline(0, color="grey", lw=0.8)
-    ax.set_ylabel("G-effect")
-    ax.set_xlabel(f"{scheme} group")
+    symlog(ax, g.value.to_numpy())              # retain bars can be 100× smaller than forget bars: keep them visible
+    ax.set(ylabel="G-effect (symmetric log)", xlabel=f"{scheme} group")
     ax.set_title(title or f"{ge.info.get('objective', '')}: G-effect by {scheme} group")
     ax.tick_params(axis="x", rotation=30)
     legend_outside(ax, title="risk set")
