@@ -205,6 +205,14 @@ def test_rejudged_text_says_whether_a_flip_survives(monkeypatch):
     assert "the earlier flip with seq sum" in t and "flips in 2 of 3" in t and "no flip (it flips in too few" in t
     assert "never tried before: warm-up" in t and "the flip holds" in t
     assert D.rejudged_text("b") == ""
+    # a flip of the earlier round that was re-judged is reported as the earlier round's, then the re-judgement
+    fake = dict(missing={"tiny": ["a"]}, free=[], rows=[dict(claim="a", model="tiny", factor="risk", change="seq sum",
+                                                             baseline="not reproduced", ablated="reproduced", flips=True)])
+    rej1 = dict(rej, rows=rej["rows"][:1])                 # only the flip that does not survive
+    monkeypatch.setattr(D.results, "load", lambda name: rej1 if name == "rejudged" else fake)
+    t = D.diagnosis_text("a")
+    assert "the earlier round (one replication) found it reproduced once we use seq sum" in t
+    assert "not reproduced in this setting" in t and "re-judged at replications 0, 1, 2" in t
     # the rule behind `survives`: ≥ 80 % of the replications, and never across a run that is not testable
     assert not D.flips(["not reproduced"] * 3, ["reproduced", "not reproduced", "reproduced"])
     assert not D.flips(["not reproduced"] * 3, ["reproduced", "reproduced", "not testable"])

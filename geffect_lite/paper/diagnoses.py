@@ -231,7 +231,9 @@ def diagnosis_text(claim_id: str) -> str:
     elif len(rows):
         flips = rows[rows.flips]
         m = rows.model.iloc[0]
-        parts.append(f"on {m} it is reproduced once we use {'; or '.join(flips.change)}" if len(flips) else
+        again = rejudged_text(claim_id)         # a flip of the earlier round is reported as such once re-judged
+        parts.append((f"on {m} the earlier round (one replication) found it reproduced once we use " if again else
+                      f"on {m} it is reproduced once we use ") + "; or ".join(flips.change) if len(flips) else
                      f"on {m} no single change flips it (tried: {', '.join(rows.change)})")
     if len(free):                             # another rate on any tier, or a tier where it does not miss
         rep = free[(free.ablated == "reproduced") & ((free.factor == "lr") | ~free.model.isin(where))]
@@ -240,9 +242,10 @@ def diagnosis_text(claim_id: str) -> str:
     flipped = len(rows) and (rows.flips.any() or held)
     if not len(rows) and len(free) and not len(rep):
         parts.append(f"no tried change flips it (tried: {', '.join(dict.fromkeys(free.change))})")
-    if (len(rows) or len(free)) and not flipped and not (len(free) and len(rep)):
-        parts.append("not reproduced in this setting")
     again = rejudged_text(claim_id)
+    survived = bool(again) and "the flip holds" in again
+    if (len(rows) or len(free)) and (not flipped or (again and not survived)) and not (len(free) and len(rep)):
+        parts.append("not reproduced in this setting")
     if again:
         parts.append(again)
     return "; ".join(parts) + "."
