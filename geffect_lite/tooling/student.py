@@ -170,10 +170,13 @@ def relink_outputs(cell: dict, names: set, has_student: set) -> None:
         new = uplinks(code)
         cell["source"] = new.splitlines(keepends=True) if isinstance(cell["source"], list) else new
     for o in cell.get("outputs", []):
-        md = o.get("data", {}).get("text/markdown")
-        if md is not None:
-            text = relink("".join(md) if isinstance(md, list) else md, names, has_student)
-            o["data"]["text/markdown"] = text.splitlines(keepends=True) if isinstance(md, list) else text
+        if o.get("data", {}).get("text/markdown") is None:
+            continue
+        for kind in ("text/markdown", "text/plain"):   # a reading (gl.lessons) shows its links in both
+            md = o["data"].get(kind)
+            if md is not None:
+                text = relink("".join(md) if isinstance(md, list) else md, names, has_student)
+                o["data"][kind] = text.splitlines(keepends=True) if isinstance(md, list) else text
 
 
 def make_student(nb: dict, name: str, names: set, has_student: set) -> dict:
