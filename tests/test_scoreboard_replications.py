@@ -127,3 +127,18 @@ def test_settings_table_reads_both_committed_settings():
     for cell in list(t["paper setting"]) + list(t["official setting"]):
         assert re.fullmatch(r"(reproduced|not reproduced|fragile|not testable) \(\d+ of \d+\)", cell), cell
     assert scoreboard_io.settings_table("deep") is None                  # deep has no official file
+
+
+def test_rate_spread_counts_how_far_a_claim_moves_between_rates():
+    """aggregate's rate_spread is the largest minus the smallest held share over the rates, and rate_note names
+    the claims whose share moves by half or more."""
+    from geffect_lite.lessons import rate_note
+    rows = [dict(claim=c, paper="p", kind="k", group="claim", verdict=v, numbers="", reason="", replication=r, seed=r,
+                 lr_scale=k, values={})
+            for c, by_rate in (("moves", {0.5: "reproduced", 1.0: "not reproduced", 2.0: "not reproduced"}),
+                               ("steady", {0.5: "reproduced", 1.0: "reproduced", 2.0: "reproduced"}))
+            for k, v in by_rate.items() for r in (0, 1)]
+    agg = aggregate(pd.DataFrame(rows)).set_index("claim")
+    assert agg.loc["moves", "rate_spread"] == 1.0 and agg.loc["steady", "rate_spread"] == 0.0
+    note = rate_note(agg.reset_index())
+    assert note.startswith("Moves with the rate") and ": 1: moves (" in note and "steady" not in note

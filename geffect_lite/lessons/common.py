@@ -8,7 +8,6 @@ sentence says what the run shows and that the figure's pattern is not shown. Num
 """
 from __future__ import annotations
 
-import re
 from typing import Mapping
 
 from ..teach import num, pick
@@ -58,15 +57,11 @@ def at_end(steps) -> dict:
 
 
 def rate_note(agg) -> str:
-    """Which claims of a committed aggregate move with the learning rate, in one sentence. Present files record
-    "k of n" per rate (``per_rate``): a claim moves when its share of holding runs differs by half or more between
-    two rates. Files judged by the previous rules carry their own ``lr_note`` (one seed), named as such."""
-    if "per_rate" in agg:
-        moved = []
-        for r in agg.itertuples():
-            shares = [int(k) / int(n) for k, n in re.findall(r"(\d+) of (\d+)", str(r.per_rate)) if int(n)]
-            if shares and max(shares) - min(shares) >= 0.5:
-                moved.append(f"{r.claim} ({r.per_rate})")
+    """Which claims of a committed aggregate move with the learning rate, in one sentence. Present files: a claim
+    moves when its share of holding runs differs by half or more between two rates (``rate_spread`` ≥ 0.5). Files
+    judged by the previous rules carry their own ``lr_note`` (one seed), named as such."""
+    if "rate_spread" in agg:
+        moved = [f"{r.claim} ({r.per_rate})" for r in agg.itertuples() if r.rate_spread >= 0.5]
         return (f"Moves with the rate (held-share differs by ≥ 50 % between two rates): {len(moved)}"
                 + (f": {'; '.join(moved)}." if moved else "."))
     if "lr_note" in agg:

@@ -24,6 +24,8 @@ A flip counts only if the claim flips (not reproduced → reproduced) in ≥ 80 
 from __future__ import annotations
 
 import time
+from typing import Optional
+
 import pandas as pd
 
 from .. import results
@@ -182,9 +184,9 @@ def rejudge(model: str = "tiny", replications=REJUDGE_REPLICATIONS, extra=NEW_SU
     for cid, factor in pairs:
         df = ablate(model, cid, (factor,), progress=progress, replications=tuple(replications))
         for r in df.drop(columns=["series", "series_base"]).to_dict("records"):
-            why = ("it flips in too few replications" if not r["flips"] and "not testable" not in
-                   set(r["baselines"]) | set(r["ablateds"]) else "a run on one side is not testable"
-                   if not r["flips"] else "")
+            untestable = "not testable" in set(r["baselines"]) | set(r["ablateds"])
+            why = "" if r["flips"] else ("a run on one side is not testable" if untestable
+                                         else "it flips in too few replications")
             rows.append(dict(r, previously_flipped=(cid, factor) in old, survives=bool(r["flips"]), why=why))
     out = pd.DataFrame(rows)
     from ..tooling.results import save      # writing is tooling (git, provenance)
@@ -193,15 +195,21 @@ def rejudge(model: str = "tiny", replications=REJUDGE_REPLICATIONS, extra=NEW_SU
     return out
 
 
-def rejudged_text(claim_id: str) -> str:
-    """One sentence per re-judged factor of ``claim_id`` from ``results/rejudged.json`` ("" when none)."""
-    d = results.load("rejudged")
-    rows = [r for r in (d or {}).get("rows", []) if r["claim"] == claim_id and "survives" in r]
-    reps = ", ".join(map(str, (d or {}).get("replications", [])))
+def rejudged_rows(claim_id: str) -> list:
+    """The rows of ``results/rejudged.json`` for ``claim_id``, each with the file's ``replications`` ([] if none)."""
+    d = results.load("rejudged") or {}
+    return [dict(r, replications=d.get("replications", [])) for r in d.get("rows", [])
+            if r["claim"] == claim_id and "survives" in r]
+
+
+def rejudged_text(claim_id: str, rows: Optional[list] = None) -> str:
+    """One sentence per re-judged factor of ``claim_id`` (``rows``: :func:`rejudged_rows`, read if not given)."""
+    rows = rejudged_rows(claim_id) if rows is None else rows
     out = []
     for r in rows:
         k = sum(b != "reproduced" and a == "reproduced" for b, a in zip(r["baselines"], r["ablateds"]))
         head = "the earlier flip with" if r["previously_flipped"] else "never tried before:"
+        reps = ", ".join(map(str, r["replications"]))
         out.append(f"re-judged at replications {reps}, {head} {r['change']} → "
                    f"{', '.join(r['ablateds'])} (from {', '.join(r['baselines'])}; flips in {k} of "
                    f"{len(r['baselines'])}): " + ("the flip holds" if r["survives"] else f"no flip ({r['why']})"))
@@ -223,6 +231,8 @@ def diagnosis_text(claim_id: str) -> str:
     free = free[free.claim == claim_id] if len(free) else free
     parts = [f"misses on {', '.join(where)}"]
     held = len(rows) and rows.baseline.iloc[0] == "reproduced"           # fragile: holds at seed 0
+    rejudged = rejudged_rows(claim_id)                                   # the present rule's word on the flips
+    again = rejudged_text(claim_id, rejudged)
     if len(rows) and held:
         broke = rows[~rows.ablated.isin(("reproduced", "not applicable"))]
         m = rows.model.iloc[0]
@@ -231,7 +241,6 @@ def diagnosis_text(claim_id: str) -> str:
     elif len(rows):
         flips = rows[rows.flips]
         m = rows.model.iloc[0]
-        again = rejudged_text(claim_id)         # a flip of the earlier round is reported as such once re-judged
         parts.append((f"on {m} the earlier round (one replication) found it reproduced once we use " if again else
                       f"on {m} it is reproduced once we use ") + "; or ".join(flips.change) if len(flips) else
                      f"on {m} no single change flips it (tried: {', '.join(rows.change)})")
@@ -242,9 +251,8 @@ def diagnosis_text(claim_id: str) -> str:
     flipped = len(rows) and (rows.flips.any() or held)
     if not len(rows) and len(free) and not len(rep):
         parts.append(f"no tried change flips it (tried: {', '.join(dict.fromkeys(free.change))})")
-    again = rejudged_text(claim_id)
-    survived = bool(again) and "the flip holds" in again
-    if (len(rows) or len(free)) and (not flipped or (again and not survived)) and not (len(free) and len(rep)):
+    survived = any(r["survives"] for r in rejudged)
+    if (len(rows) or len(free)) and (not flipped or (rejudged and not survived)) and not (len(free) and len(rep)):
         parts.append("not reproduced in this setting")
     if again:
         parts.append(again)
@@ -252,4 +260,4 @@ def diagnosis_text(claim_id: str) -> str:
 
 
 __all__ = ["FACTORS", "misses", "flips", "ablate", "factors_for", "free_factors", "diagnose", "diagnosis_text",
-           "rejudge", "rejudged_text", "REJUDGE_REPLICATIONS", "NEW_SUSPECTS"]
+           "rejudge", "rejudged_rows", "rejudged_text", "REJUDGE_REPLICATIONS", "NEW_SUSPECTS"]

@@ -98,7 +98,7 @@ def accumulated_tracks(runs) -> dict:
     for key in ("ga_sgd", "npo_b1_sgd"):
         s = runs.steps(key).dropna(subset=["real_du"])
         end = s.risk_u + s.real_du                         # the forget risk after each step
-        lnV = math.log(V) * (runs.tokens_per_unit(key) if hasattr(runs, "tokens_per_unit") else 1.0)  # run's units
+        lnV = math.log(V) * runs.tokens_per_unit(key)      # ln|V| per token, in the run's units
         quiet = s[(s.risk_u <= lnV) & (end <= lnV)]        # steps that stay below a uniform guess
         a = accumulated(quiet) if len(quiet) else None
         if a is None:

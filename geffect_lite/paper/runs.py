@@ -183,7 +183,7 @@ class Runs:
         if self.changes.get("risk", "token_mean") != "seq_sum":   # every run spec's own setting is token_mean
             return 1.0
         mask = self.forget["labels"][:, 1:] != -100            # [B, T-1]: the answer tokens a risk sums over
-        return float(mask.sum()) / int(mask.shape[0])
+        return float(mask.sum()) / int(mask.shape[0])         # as run_cache.protocol_run scales its divergence bound
 
     def final(self, key: str) -> dict:
         """What was measured on the run's final model (``run_cache.final_measures``)."""

@@ -115,18 +115,23 @@ def _tidy(long: pd.DataFrame) -> pd.DataFrame:
 def aggregate(long: pd.DataFrame, rates=None) -> pd.DataFrame:
     """One verdict per claim (verdicts.verdict_table over replications, at each rate of ``rates`` — default: the
     rates the rows have, which must be verdicts.RATES for a "reproduced"): claim, paper, kind, group, verdict, k, n
-    (runs where it holds / testable runs, over all rates), summary, numbers and reason of the first run."""
+    (runs where it holds / testable runs, over all rates), summary, per_rate, rate_spread (largest minus smallest share
+    of holding runs over the rates with a testable run), numbers and reason of the first run."""
     t = _tidy(long)
     rates = tuple(sorted(set(t.lr_scale.astype(float)))) if rates is None else tuple(rates)
     table = verdicts.verdict_table(t, rates=rates).set_index("claim")
-    pr = verdicts.per_rate(t, rates).groupby("claim")[["k", "n"]].sum()
+    each = verdicts.per_rate(t, rates)
+    pr = each.groupby("claim")[["k", "n"]].sum()
+    held = each[each.n > 0].assign(share=lambda d: d.k / d.n).groupby("claim").share
+    spread = held.max() - held.min()            # how far the held share moves between rates (0: it does not)
     rows = []
     for cid, g in long.groupby("claim", sort=False):
         first, v = g.iloc[0], table.loc[cid]
         k, n = int(pr.loc[cid, "k"]), int(pr.loc[cid, "n"])
         rows.append(dict(claim=cid, paper=first.paper, kind=first.kind, group=_group(cid), verdict=v.verdict, k=k,
                          n=n, summary=v.verdict if v.verdict in ("not applicable", "not run") else
-                         f"{v.verdict} ({k} of {n})", per_rate=v.summary, numbers=first.numbers, reason=first.reason))
+                         f"{v.verdict} ({k} of {n})", per_rate=v.summary, rate_spread=float(spread.get(cid, 0.0)),
+                         numbers=first.numbers, reason=first.reason))
     return pd.DataFrame(rows)
 
 

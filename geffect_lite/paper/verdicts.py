@@ -32,9 +32,10 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from ..run_cache import DIVERGED_FACTOR
 from .claims import fmt
 
-FORGET_RISK_BOUND = 10.0            # × ln|V|: above it a run has diverged (see the module docstring)
+FORGET_RISK_BOUND = DIVERGED_FACTOR  # × ln|V| per answer token: above it a run has diverged (the run cache's bound)
 RATES = (0.5, 1.0, 2.0)             # the learning-rate scales every claim must hold at
 SHARE = 0.8                         # "holds" at a rate: in ≥ 80 % of its testable replications
 N_BOOT, LEVEL, SEED = 2000, 0.90, 0
@@ -79,7 +80,7 @@ def guard(runs, keys: Iterable[str]) -> Optional[dict]:
     vocab = int(runs.model.config.vocab_size)
     for key in keys:
         raw = runs[key].steps
-        unit = runs.tokens_per_unit(key) if hasattr(runs, "tokens_per_unit") else 1.0
+        unit = runs.tokens_per_unit(key)
         if "status" in raw and (raw.status != "ok").any():
             ok, why = testable(raw[raw.status != "ok"], vocab, unit)
         else:
