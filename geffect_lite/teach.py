@@ -109,12 +109,15 @@ def num(x, digits: int = 3) -> str:
     return s
 
 
-def say(template: str, **values) -> None:
-    """Display ``template`` as Markdown with ``{name}`` fields filled from ``values`` (numbers via :func:`num`)."""
+def say(template: str, states: dict = None, **values) -> None:
+    """Display ``template`` as Markdown with ``{name}`` fields filled from ``values`` (numbers via :func:`num`).
+    ``states``: the quantities of runs the sentence states ({"<run key>: <quantity>": value}, see
+    ``gl.lessons.run_key``), kept in the output's metadata so that a test can compare them across notebooks."""
     from IPython.display import Markdown, display
     fmt = {k: (num(v) if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) else v)
            for k, v in values.items()}
-    display(Markdown(template.format(**fmt)))
+    md = {"geffect_lite": {"states": {str(k): float(v) for k, v in states.items()}}} if states else None
+    display(Markdown(template.format(**fmt)), metadata=md)
 
 
 def pick(condition: bool, if_true: str, if_false: str) -> str:

@@ -12,7 +12,8 @@ from typing import Mapping
 
 from ..teach import num, pick
 
-__all__ = ["verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick", "rate_note", "at_end"]
+__all__ = ["verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick", "rate_note", "at_end", "run_key",
+           "end_states", "with_end", "STATES"]
 
 
 def verdict_of(live, cid: str) -> str:
@@ -56,6 +57,16 @@ def at_end(steps) -> dict:
     return out
 
 
+def with_end(steps):
+    """The recorded steps' risks at θ_t (columns step, risk_u, risk_r) with one more row for θ_T
+    (:func:`at_end`), so that a path of risks ends where the run ends."""
+    import pandas as pd
+    s = steps[steps.status == "ok"] if "status" in steps else steps
+    e = at_end(steps)
+    return pd.concat([s[["step", "risk_u", "risk_r"]], pd.DataFrame(
+        [dict(step=e["step"], risk_u=e["forget_risk"], risk_r=e["retain_risk"])])], ignore_index=True)
+
+
 def rate_note(agg) -> str:
     """Which claims of a committed aggregate move with the learning rate, in one sentence. Present files: a claim
     moves when its share of holding runs differs by half or more between two rates (``rate_spread`` ≥ 0.5). Files
@@ -71,8 +82,33 @@ def rate_note(agg) -> str:
     return ""
 
 
-class Reading(str):
-    """Markdown text that a notebook displays as the last expression of a cell (``_repr_markdown_``)."""
+def run_key(name: str, model: str = "tiny", setting: str = "paper", replication: int = 0,
+            lr_scale: float = 1.0) -> str:
+    """The one name of a run in stated quantities, e.g. "tiny · paper · replication 0 · lr ×1 · ga"."""
+    return f"{model} · {setting} · replication {replication} · lr ×{lr_scale:g} · {name}"
 
-    def _repr_markdown_(self) -> str:
-        return str(self)
+
+def end_states(key: str, steps) -> dict:
+    """The quantities a sentence about the run's end may state, from :func:`at_end`:
+    {"<key>: forget risk at θ_T": …, "<key>: retain risk at θ_T": …}."""
+    e = at_end(steps)
+    return {f"{key}: forget risk at θ_T": e["forget_risk"], f"{key}: retain risk at θ_T": e["retain_risk"]}
+
+
+STATES = "geffect_lite"      # the output-metadata key under which a displayed text lists the quantities it states
+
+
+class Reading(str):
+    """Markdown text that a notebook displays as the last expression of a cell (``_repr_markdown_``).
+
+    ``states`` names the quantities of runs the text states ({"<run key>: <quantity>": value}, keys from
+    :func:`run_key`). They travel, invisible, in the output's metadata, so a test can check that two notebooks never
+    state different values for one quantity of one run (``tests/test_stated_values.py``)."""
+
+    def __new__(cls, text: str = "", states: Mapping = None):
+        obj = super().__new__(cls, text)
+        obj.states = {str(k): float(v) for k, v in (states or {}).items()}
+        return obj
+
+    def _repr_markdown_(self):
+        return (str(self), {STATES: {"states": self.states}}) if self.states else str(self)

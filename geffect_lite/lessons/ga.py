@@ -22,7 +22,7 @@ from ..paper.rules_insights import WEIGHTED_RATIO
 from ..paper.table import ZERO_UTILITY
 from ..paper.verdicts import at_dip, half_gap
 from ..teach import num, pick
-from .common import Reading, as_in, head, values_of, verdict_of
+from .common import Reading, as_in, at_end, end_states, head, values_of, verdict_of
 from .ga_checks import (BLOCKS_MOST, EMBED_MAX, GLOSSARY, IC_ORDERS, LATE_MAX, LATE_RISE, LM_KEPT, LM_SHARE,
                         NLL_LNV, OTHERS_MAX, QUIET, STOP, agree, diverged, excessive_line, group_shares, pct, stops,
                         untested, untested_line)
@@ -100,6 +100,11 @@ def _inverse_confidence(live, ic) -> str:
                     "NLL saturates", "So the saturation of the paper's appendix plots for GA is **not shown** here."))
 
 
+def heldout_states(runs, *names) -> dict:
+    """{"<run key>: held-out retain NLL at θ_T": …} for the runs ``names`` (measured on each final model)."""
+    return {f"{runs.key(n)}: held-out retain NLL at θ_T": float(runs.final(n)["heldout_nll"]) for n in names}
+
+
 def ga_collapse(live, runs, ic, ic_gd) -> Reading:
     """Notebook 03: why GA and GD end at utility ≈ 0, from ``ga_inverse_confidence``, ``insight_excessive`` and the
     per-step inverse confidence ``ic``/``ic_gd`` (columns mean_ic, median_ic, forgotten; one row per step)."""
@@ -112,7 +117,7 @@ def ga_collapse(live, runs, ic, ic_gd) -> Reading:
     g0, gk, gT = -float(s.e_u.iloc[0]), -float(s.e_u.min()), float(end["grad_sq"])
     h, h_gd = float(end["heldout_nll"]), float(runs.final("ga+gd")["heldout_nll"])
     gp = math.exp(-h)
-    return Reading(
+    return Reading(states=heldout_states(runs, "ga", "ga+gd"), text=
         "**The question, read off this run**\n\n"
         f"1. {_inverse_confidence(live, ic)}\n"
         "2. **Forgotten tokens keep pulling.** "
@@ -227,7 +232,7 @@ def ga_summary(live, runs, rel: float, ic) -> Reading:
     s, end, lnV = runs.steps("ga"), runs.final("ga"), math.log(int(runs.model.config.vocab_size))
     d = at_dip(s)
     claims = ["ga_spike", "ga_inverse_confidence", "ga_layers", "ga_lm_head", "insight_excessive"]
-    return Reading(
+    return Reading(states=heldout_states(runs, "ga", "ga+gd"), text=
         "- Eq. 1 " + pick(rel < 1e-6, "holds", "does not hold to round-off") + ": GA's gradient is "
         f"$\\frac1N\\sum\\frac1p\\nabla p$ (independent route, relative error {num(rel)}); "
         + pick(np.isclose(end["e_u"], -end["grad_sq"], rtol=1e-5), "$e_u=-\\lVert\\nabla\\mathcal R_u\\rVert^2$ on "
@@ -297,7 +302,8 @@ def wga_vs_ga(live, runs) -> Reading:
     miss = [w for w, c in (("WGA's G-effects are not that much smaller", "magnitude"), ("WGA dips later", "timing"),
                            ("GA's own $e_r$/$e_u$ is too small", "GA"), ("WGA's $e_r$/$e_u$ is too large", "WGA"),
                            ("the gap between the two is too small", "gap")) if not checks[c]]
-    return Reading(
+    ew, eg = at_end(sw), at_end(sg)
+    return Reading(states={**end_states(runs.key("wga"), sw), **end_states(runs.key("ga"), sg)}, text=
         f"{head(live, cid, 'Fig. 3c')}: WGA (α = 0.5) against GA\n\n"
         f"- **Size:** $|e_u|$ at WGA's dip is {num(mag)} of GA's (the rule asks at most {num(MAGNITUDE_MAX)}; "
         f"Fig. 3c against 3a: {num(WGA_DIP['e_u'] / GA_DIP['e_u'])}): "
@@ -320,9 +326,9 @@ def wga_vs_ga(live, runs) -> Reading:
                                                              "itself, the paper's automatic early stopping.",
                                                              "By that measure (below a tenth of the dip, and below "
                                                              "GA's) WGA's $e_u$ does **not** die away here.") + "\n"
-        f"- **The retain set:** WGA's retain risk ends at {num(float(sw.risk_r.iloc[-1]))} nats per token at the last "
-        f"recorded step (GA: {num(float(sg.risk_r.iloc[-1]))}), "
-        + pick(float(sw.risk_r.iloc[-1]) > lnV, f"above $\\ln|V|$ = {num(lnV)}: worse than a uniform guess.",
+        f"- **The retain set:** WGA's retain risk ends at {num(ew['retain_risk'])} nats per token on $\\theta_T$ "
+        f"(GA: {num(eg['retain_risk'])}), "
+        + pick(ew["retain_risk"] > lnV, f"above $\\ln|V|$ = {num(lnV)}: worse than a uniform guess.",
                f"below $\\ln|V|$ = {num(lnV)}."))
 
 
@@ -365,7 +371,8 @@ def wga_summary(live, runs) -> Reading:
     cid, stop = "wga_vs_ga", stops(runs)
     dg, dw = at_dip(runs.steps("ga")), at_dip(runs.steps("wga"))
     lnV = math.log(int(runs.model.config.vocab_size))
-    return Reading(
+    sw, sg = runs.steps("wga"), runs.steps("ga")
+    return Reading(states={**end_states(runs.key("wga"), sw), **end_states(runs.key("ga"), sg)}, text=
         "- WGA multiplies each token's $\\nabla\\log p$ by a detached $p^\\alpha$ (Eq. 2), so its weight on "
         "$\\nabla p$ is $p^{\\alpha-1}$: $\\alpha=1$ cancels GA's $1/p$ exactly, any $\\alpha>0$ damps it, and "
         "$\\alpha=0$ is GA. Three routes to the gradient agree, on a copy replayed from the protocol's GA run.\n"
@@ -377,8 +384,8 @@ def wga_summary(live, runs) -> Reading:
                                                "WGA's $e_u$ dies away by itself",
                                                "WGA's $e_u$ does not die away by that measure")
         + f" (last $|e_u|$ {num(stop['wga'])} of the dip's; GA's {num(stop['ga'])}).\n"
-        f"- The retain risk ends at {num(float(runs.steps('wga').risk_r.iloc[-1]))} nats per token for WGA and "
-        f"{num(float(runs.steps('ga').risk_r.iloc[-1]))} for GA ($\\ln|V|$ = {num(lnV)}).\n"
+        f"- The retain risk ends at {num(at_end(sw)['retain_risk'])} nats per token for WGA and "
+        f"{num(at_end(sg)['retain_risk'])} for GA ($\\ln|V|$ = {num(lnV)}).\n"
         "- This run's verdicts: " + ", ".join(f"claim `{c}`: *{verdict_of(live, c)}*" for c in live.index) + ".")
 
 

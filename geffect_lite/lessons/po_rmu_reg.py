@@ -19,7 +19,7 @@ import numpy as np
 
 from ..paper.rules_po_rmu_reg import MOST
 from ..teach import num, pick
-from .common import Reading, as_in, head, values_of
+from .common import Reading, as_in, end_states, head, values_of
 from .po_rmu_reg_checks import RMU_GAP, RMU_REBOUND, agree, pct, risk_path, untested
 from .regularisers import (gd_cancel, gd_geometry, gd_utility, kl_best, kl_positions, reg_at_start, reg_summary,
                            reg_terms)
@@ -62,7 +62,7 @@ def po_relearning(live, runs) -> Reading:
     if out:
         return out
     s = runs.steps("po")
-    ru, rr = risk_path(s.step, s.risk_u), risk_path(s.step, s.risk_r)
+    ru, rr = risk_path(s, "risk_u"), risk_path(s, "risk_r")
     k = ru["k"]
     opt_before = float((s.e_u_opt.iloc[1:k + 1] < 0).mean()) if k > 0 else float("nan")
     opt_pos = s[(s.step > k) & (s.e_u_opt > 0)]
@@ -70,7 +70,7 @@ def po_relearning(live, runs) -> Reading:
     rising = int((pos.real_du > 0).sum()) if "real_du" in s else 0
     ga_peak = float(-runs.steps("ga").e_u.min())
     maxu = float(s.e_u.abs().max())
-    return Reading(
+    return Reading(states=end_states(runs.key("po"), s), text=
         f"{head(live, 'po_relearning', 'Fig. 6')}\n\n" + _po_raw(live, values_of(live, "po_relearning"))
         + f"- **What the risks did:** the forget risk went from {num(ru['first'])} to {num(ru['peak'])} at step {k} "
         f"(its peak) and ended at {num(ru['last'])} nats per token; the retain risk went from {num(rr['first'])} to "
@@ -96,9 +96,10 @@ def idkdpo_run(dpo, ge_dpo0, runs) -> Reading:
     """Notebook 07: the IdkDPO run (``gl.protocol_run("idkdpo", ...)``) at θ_ref and over its steps, next to PO's."""
     d = dpo.steps[dpo.steps.status == "ok"]
     neg_opt = float((d.e_u_opt.iloc[1:] < 0).mean())
-    ru = risk_path(d.step, d.risk_u)
+    ru = risk_path(d, "risk_u")
     w0, wT = float(d.w_mean_weight.iloc[0]), float(d.w_mean_weight.iloc[-1])
-    return Reading(
+    states = {**end_states(runs.key("idkdpo"), dpo.steps), **end_states(runs.key("po"), runs.steps("po"))}
+    return Reading(states=states, text=
         f"At $\\theta_{{\\rm ref}}$ IdkDPO's $e_u$ is {num(ge_dpo0.e_u)}: "
         + pick(ge_dpo0.e_u > 0, "the PO half wins at the start.", "the GA half wins from the start.")
         + f" Over the run, AdamW's steps have $e_u^{{\\rm opt}}<0$ at {pct(neg_opt)} of the steps after the first, "
@@ -108,14 +109,15 @@ def idkdpo_run(dpo, ge_dpo0, runs) -> Reading:
         + f" The mean weight $W_b$ goes from {num(w0)} to {num(wT)}: "
         + pick(wT < 0.5, "like NPO's weight it shrinks once the answer has become less likely than the refusal, "
                "relative to $\\theta_{\\rm ref}$.", "it does not collapse on this run.")
-        + f" Compare PO above, whose forget risk ended at {num(float(runs.steps('po').risk_u.iloc[-1]))}.")
+        + f" Compare PO above, whose forget risk ended at {num(risk_path(runs.steps('po'), 'risk_u')['last'])}.")
 
 
 def po_summary(live, runs, ge_po, dpo) -> Reading:
     """Notebook 07: the summary bullets, from the same run and verdict as :func:`po_relearning`."""
     s, d = runs.steps("po"), dpo.steps[dpo.steps.status == "ok"]
-    ru = risk_path(s.step, s.risk_u)
-    return Reading(
+    ru = risk_path(s, "risk_u")
+    states = {**end_states(runs.key("idkdpo"), dpo.steps), **end_states(runs.key("po"), s)}
+    return Reading(states=states, text=
         "- PO (Eq. 7) is fine-tuning on a refusal: its gradient has no term on the original answer, so its $e_u$ "
         "comes only through shared parameters and can have either sign.\n"
         "- Sanity identity: with the refusal replaced by the answer itself, PO *is* the forget risk and "
@@ -131,7 +133,7 @@ def po_summary(live, runs, ge_po, dpo) -> Reading:
         "change accumulated over the run.\n"
         "- IdkDPO = GA on the answer + PO on the refusal, with one DPO weight; at $\\theta_{\\rm ref}$ its loss is "
         "$(2/\\beta)\\ln2$, dropping OU's $2/\\beta$ divides every G-effect by exactly $2/\\beta$, and its run ended at "
-        f"a forget risk of {num(float(d.risk_u.iloc[-1]))} nats against PO's {num(ru['last'])}.")
+        f"a forget risk of {num(risk_path(dpo.steps, 'risk_u')['last'])} nats against PO's {num(ru['last'])}.")
 
 
 def rmu_target(u_norm, layers, layer) -> Reading:
@@ -178,8 +180,9 @@ def rmu_layers(live, runs) -> Reading:
     miss = [t for t, c in (("the middle dip is not deep enough", "gap"), ("$|e_r|\\ge|e_u|$ at the middle dip", "mid"),
                            ("$|e_r|<|e_u|$ at the shallow dip", "sh"), ("the deepest layer does not rebound", "deep"))
             if not checks[c]]
-    fin = {w: risk_path(runs.steps(f"rmu_{w}").step, runs.steps(f"rmu_{w}").risk_r) for w in dip}
-    return Reading(
+    fin = {w: risk_path(runs.steps(f"rmu_{w}"), "risk_r") for w in dip}
+    states = {k: v for w in dip for k, v in end_states(runs.key(f"rmu_{w}"), runs.steps(f"rmu_{w}")).items()}
+    return Reading(states=states, text=
         f"{head(live, 'rmu_layers', 'Fig. 7')}\n\n"
         f"- **Middle layer:** at each layer's own dip $e_u$ is {num(dip['middle'])} (middle), {num(dip['shallow'])} "
         f"(shallow) and {num(dip['deep'])} (deep): the middle dip is {num(gap)}× the deeper of the other two (the rule "

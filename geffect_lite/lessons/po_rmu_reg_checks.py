@@ -37,11 +37,14 @@ def pct(x: float) -> str:
     return f"{num(100 * float(x))} %"
 
 
-def risk_path(step, risk) -> dict:
-    """first, peak, k (the step of the peak), last of a risk over a run."""
-    r = risk.reset_index(drop=True)
-    i = int(r.to_numpy().argmax())
-    return dict(first=float(r.iloc[0]), peak=float(r.iloc[i]), k=int(step.iloc[i]), last=float(r.iloc[-1]))
+def risk_path(steps, risk: str) -> dict:
+    """first (θ_0), peak, k (the θ_k of the peak) and last (θ_T, the model after the last step) of the run's
+    ``risk`` ("risk_u" or "risk_r"), read at θ_0 … θ_T (``common.with_end``)."""
+    from .common import with_end
+    p = with_end(steps)
+    i = int(p[risk].to_numpy().argmax())
+    return dict(first=float(p[risk].iloc[0]), peak=float(p[risk].iloc[i]), k=int(p.step.iloc[i]),
+                last=float(p[risk].iloc[-1]))
 
 
 __all__ = ["RMU_GAP", "RMU_REBOUND", "SHARE_POS", "KL_LATE_MAX", "RR_REL_MAX", "untested", "agree", "pct",

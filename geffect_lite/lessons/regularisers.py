@@ -15,7 +15,7 @@ import numpy as np
 
 from ..paper.rules_insights import NLL_MARGIN
 from ..teach import num, pick
-from .common import Reading, as_in, values_of, verdict_of
+from .common import Reading, as_in, at_end, end_states, values_of, verdict_of
 from .po_rmu_reg_checks import KL_LATE_MAX, RR_REL_MAX, SHARE_POS, agree, pct, untested
 
 REG_NAMES = ("ga", "ga+gd", "ga+kl", "ga+rr")
@@ -164,14 +164,18 @@ def gd_utility(runs, g, lam: float) -> Reading:
     """Notebook 09: does GD keep more held-out utility than GA? ``g``: the probed GA + GD run's probes (held-out
     NLL, dot products uu, rr, hh, ur, hu, hr) joined with its risks, one row per probed step."""
     h_ga, h_gd = (float(runs.final(n)["heldout_nll"]) for n in ("ga", "ga+gd"))
-    ru_ga, ru_gd = (float(runs.steps(n).risk_u.iloc[-1]) for n in ("ga", "ga+gd"))
+    ru_ga, ru_gd = (at_end(runs.steps(n))["forget_risk"] for n in ("ga", "ga+gd"))
     lnV, rb = math.log(runs.model.config.vocab_size), float(g.risk_r.iloc[-1])
     fade = float(g.rr.iloc[-1] / g.uu.iloc[-1])
     less = h_gd > h_ga
-    return Reading(
+    states = {f"{runs.key(n)}: held-out retain NLL at θ_T": h for n, h in (("ga", h_ga), ("ga+gd", h_gd))}
+    for n in ("ga", "ga+gd"):
+        states.update(end_states(runs.key(n), runs.steps(n)))
+    return Reading(states=states, text=
         "**Read off these runs.**\n\n"
-        f"1. **The batch GD trains on:** its own retain batch ends at an NLL of {num(rb)} nats per token, held-out "
-        f"retain questions at {num(h_gd)} ($\\ln|V|$ = {num(lnV)} is a uniform guess over the vocabulary)"
+        f"1. **The batch GD trains on:** at the last probed step its own retain batch has an NLL of {num(rb)} nats "
+        f"per token; on $\\theta_T$ held-out retain questions have {num(h_gd)} ($\\ln|V|$ = {num(lnV)} is a uniform "
+        "guess over the vocabulary)"
         + pick(rb < h_gd, ": the batch in its loss is kept far better than other questions.", ".") + "\n"
         f"2. **How much of that protection reaches other questions** is a different dot product, with no sign "
         f"guarantee: {_held_out(g, lam, h_gd)}\n"
@@ -226,7 +230,8 @@ def reg_summary(live, runs, g, lam: float) -> Reading:
     cmed = float(G["cos"][G["late"]].median())
     h_ga, h_gd = (float(runs.final(n)["heldout_nll"]) for n in ("ga", "ga+gd"))
     v = {c: verdict_of(live, c) for c in ("reg_gd_term", "reg_kl_term", "reg_rr_term", "insight_kl_best")}
-    return Reading(
+    states = {f"{runs.key(n)}: held-out retain NLL at θ_T": h for n, h in (("ga", h_ga), ("ga+gd", h_gd))}
+    return Reading(states=states, text=
         "- A regularised objective $\\mathcal L_f+\\lambda\\mathcal L_{\\rm reg}$ has G-effect "
         "$e(\\mathcal L_f)+\\lambda e(\\mathcal L_{\\rm reg})$; `gl.geffect` and `gl.run` report each term, which is "
         "what Fig. 8 plots. The KL and RR terms have zero G-effect at $\\theta_{\\rm ref}$; the GD term's $e_r$ is "

@@ -14,9 +14,10 @@ module              what
 ``diagnoses``       for every miss, the ablation that varies one factor
 ``accumulated``     Σ_t −η_t·e_t against the realised change of the risk
 ``parity``          G-effects the way the official code computes them (EMA, buckets)
+``trajectories_io`` committed per-step rows of a tier's paper-objective runs (SmolLM2's, for notebook 12)
 ==================  ==========================================================================================
 """
-from . import accumulated, diagnoses
+from . import accumulated, diagnoses, trajectories_io
 from .claims import CLAIMS, VERDICTS
 from .runs import RUN_SPECS, Runs
 from .render import runs_line
@@ -24,5 +25,5 @@ from .scoreboard import aggregate, scoreboard, sensitivity
 from .scoreboard_io import committed, three_scales
 from .table import agreement, committed_table, plot_fq_mu, table1, tables
 
-__all__ = ["accumulated", "diagnoses", "CLAIMS", "VERDICTS", "RUN_SPECS", "Runs", "scoreboard", "sensitivity", "aggregate", "committed", "runs_line",
+__all__ = ["accumulated", "diagnoses", "trajectories_io", "CLAIMS", "VERDICTS", "RUN_SPECS", "Runs", "scoreboard", "sensitivity", "aggregate", "committed", "runs_line",
            "three_scales", "table1", "tables", "committed_table", "agreement", "plot_fq_mu"]

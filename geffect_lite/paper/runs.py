@@ -185,6 +185,12 @@ class Runs:
         mask = self.forget["labels"][:, 1:] != -100            # [B, T-1]: the answer tokens a risk sums over
         return float(mask.sum()) / int(mask.shape[0])         # as run_cache.protocol_run scales its divergence bound
 
+    def key(self, name: str) -> str:
+        """The run's name in stated quantities (``gl.lessons.run_key``); an ablation's changes are part of it."""
+        from ..lessons.common import run_key
+        k = run_key(name, self.model_name, self.figure_setting, self.replication, self.lr_scale)
+        return k + (f" · {sorted(self.changes.items())}" if self.changes else "")
+
     def final(self, key: str) -> dict:
         """What was measured on the run's final model (``run_cache.final_measures``)."""
         return self[key].config.get("final") or {}
