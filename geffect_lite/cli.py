@@ -10,7 +10,8 @@ command        what it does
 ``claims``     the paper's claims: one scoreboard, ``--sensitivity`` over replications × rates (``--save`` commits it),
                ``--scales`` (the committed three-scale table), ``--diagnose`` (the ablations of every miss)
 ``table1``     the Table 1 analogue over seeds: every objective unlearned and evaluated TOFU-style; ``--frontier``
-               sweeps the rate and compares frontiers (forget quality at a kept utility)
+               sweeps the rate and compares frontiers (forget quality at a kept utility; two hyper-parameter
+               sets), and each objective stopped at a matched forget level
 ``protocol``   the protocol's settings per model; ``--calibrate`` re-derives the learning rates by its rule
 ``objectives`` the registry: equations, weights, defaults, notebooks
 ``build``      rebuild a model: ``tiny`` / ``deep`` (shipped) the ``smollm2`` cache, or ``smollm2-tofu``'s shipped delta
@@ -315,7 +316,8 @@ def _paper_commands(sub):
     t.add_argument("--out", type=writable_dir, default="outputs/table1")
     t.add_argument("--save", action="store_true", help="commit the tables to geffect_lite/results")
     t.add_argument("--frontier", action="store_true", help="Table 1 as a frontier: GA, WGA, NPO, TNPO, WTNPO over "
-                   "rates (×1/8…×1) at replications 0–2 (--seeds), judged by the frontier rule (docs/rules.md)")
+                   "rates (×1/16…×1) at replications 0–2 (--seeds), official and figure hyper-parameters, and at the "
+                   "retain twin's forget risk, judged by the frontier rules (docs/rules.md)")
     t.add_argument("--json", action="store_true")
     t.set_defaults(fn=table1)
 

@@ -61,3 +61,57 @@ def test_a_small_sweep_matches_a_direct_evaluation(tmp_path, monkeypatch):
     assert 0 <= df.iloc[1].model_utility <= 1 and 0 <= df.iloc[1].forget_quality <= 1
     again = F.points("tiny", replication=1, scales=(0.5,), objectives=("wga",), fast=True, progress=False)
     pd.testing.assert_frame_equal(df, again)                       # from the disk cache
+
+
+def _m(rows):
+    """rows: (replication, objective, reached, utility) → a matched frame (official set)."""
+    return pd.DataFrame([dict(replication=r, objective=o, reached=ok, model_utility=u, hparams="official")
+                         for r, o, ok, u in rows])
+
+
+def test_matched_rule_wins_losses_and_skipped_cells():
+    m = _m([(0, "wga", True, 0.6), (0, "ga", True, 0.4), (1, "wga", True, 0.5), (1, "ga", True, 0.1),
+            (2, "wga", False, float("nan")), (2, "ga", True, 0.3)])
+    c = F.compare_matched(m, "wga", "ga")
+    assert (c["wins"], c["losses"], c["ties"], c["cells"], c["verdict"]) == (2, 0, 0, 2, "better")
+    assert F.compare_matched(m, "ga", "wga")["verdict"] == "worse"
+    mixed = _m([(0, "wga", True, 0.6), (0, "ga", True, 0.4), (1, "wga", True, 0.1), (1, "ga", True, 0.5)])
+    assert F.compare_matched(mixed, "wga", "ga")["verdict"] == "mixed"
+    none = _m([(0, "wga", False, float("nan")), (0, "ga", True, 0.4)])
+    assert F.compare_matched(none, "wga", "ga")["verdict"] == "not comparable"
+    assert set(F.matched_claims(m).new) == {"wga"}            # only the pairs whose objectives are in the frame
+
+
+def test_hyper_parameter_sets_are_named_and_ga_is_shared():
+    with pytest.raises(ValueError, match="valid: official, figures"):
+        F.points("tiny", hparams="paper", fast=True)
+    assert F.FIGURES["ga"] == F.OFFICIAL["ga"] == {} and F.FIGURES["wga"] != F.OFFICIAL["wga"]
+    assert len(F.SCALES) >= 5 and F.SCALES == tuple(sorted(F.SCALES))
+    d = pd.DataFrame([dict(replication=0, objective="original", model_utility=0.8, forget_quality=1e-5),
+                      dict(replication=0, objective="wga", model_utility=0.7, forget_quality=0.1),
+                      dict(replication=0, objective="ga", model_utility=0.7, forget_quality=0.01)])
+    both = pd.concat([d.assign(hparams="official"), d.assign(hparams="figures")], ignore_index=True)
+    c = F.claims(both)
+    assert list(c.hparams) == ["official", "figures"] and (c.verdict == "better").all()
+
+
+def test_matched_stops_at_the_twins_forget_risk(tmp_path, monkeypatch):
+    monkeypatch.setenv("GEFFECT_CACHE", str(tmp_path))
+    import torch
+    import geffect_lite as gl
+    from geffect_lite import nll
+    from geffect_lite.paper import table
+    m = F.matched("tiny", replication=0, objectives=("ga",), fast=True, progress=False)
+    r = m.iloc[0]
+    S = gl.protocol.setting("table1", "tiny", fast=True, seed=0, replication=0)
+    I = table.inputs("tiny", S, 2)
+    with torch.no_grad():
+        assert r.target == pytest.approx(float(nll.risk(I.twin, I.forget, S.risk)), rel=1e-9)
+    if r.reached:      # the first θ_t at or above the twin's forget risk, evaluated there
+        assert r.step >= 1 and r.forget_risk >= r.target
+        assert 0 <= r.model_utility <= 1 and 0 <= r.forget_quality <= 1
+        _, tr, _ = table.unlearn(I, gl.get_objective("ga"), None, S)
+        s = tr.steps.set_index("step").risk_u
+        assert s[r.step] == pytest.approx(r.forget_risk, rel=1e-6) and (s[s.index < r.step] < r.target).all()
+    else:
+        assert r.step == -1 and np.isnan(r.model_utility)
