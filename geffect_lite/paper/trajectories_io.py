@@ -68,11 +68,21 @@ def summary(df: pd.DataFrame) -> pd.DataFrame:
     for run, s in df.groupby("run", sort=False):
         s = s.sort_values("step").reset_index(drop=True)
         d, end = s.loc[s.e_u.idxmin()], at_end(s)
-        out.append(dict(run=run, objective=s.objective.iloc[0], steps=end["step"], dip_step=int(d.step),
+        out.append(dict(run=run, objective=s.objective.iloc[0], steps=end["step"], e_u_0=float(s.e_u.iloc[0]),
+                        dip_step=int(d.step),
                         e_u_at_dip=float(d.e_u), e_r_over_e_u_at_dip=float(d.e_r / d.e_u),
                         forget_risk_0=float(s.risk_u.iloc[0]), forget_risk_T=end["forget_risk"],
                         retain_risk_0=float(s.risk_r.iloc[0]), retain_risk_T=end["retain_risk"]))
     return pd.DataFrame(out).set_index("run")
+
+
+def tiers(**frames) -> pd.DataFrame:
+    """:func:`summary` of several tiers' committed rows side by side (columns: quantity, then tier), the runs they
+    share only; e.g. ``tiers(**{"smollm2-tofu": a, "tiny": b})``."""
+    parts = {k: summary(v).drop(columns="objective") for k, v in frames.items() if v is not None}
+    runs = [r for r in next(iter(parts.values())).index if all(r in p.index for p in parts.values())]
+    out = pd.concat({k: p.loc[runs] for k, p in parts.items()}, axis=1).swaplevel(axis=1)
+    return out[[c for q in next(iter(parts.values())).columns for c in out.columns if c[0] == q]]
 
 
 def plot(df: pd.DataFrame, runs: Sequence[str] = ("ga", "wga", "npo_b1", "tnpo", "po", "rmu_middle"), title=""):
@@ -111,4 +121,4 @@ if __name__ == "__main__":
     raise SystemExit(main())
 
 
-__all__ = ["RUNS", "save", "committed", "summary", "plot"]
+__all__ = ["RUNS", "save", "committed", "summary", "tiers", "plot"]
