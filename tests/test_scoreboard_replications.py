@@ -142,3 +142,24 @@ def test_rate_spread_counts_how_far_a_claim_moves_between_rates():
     assert agg.loc["moves", "rate_spread"] == 1.0 and agg.loc["steady", "rate_spread"] == 0.0
     note = rate_note(agg.reset_index())
     assert note.startswith("Moves with the rate") and ": 1: moves (" in note and "steady" not in note
+
+
+def test_stable_scale_is_chosen_from_testability_alone(monkeypatch):
+    """The SGD rate of the optimizer_stable ablation: the largest scale at which no replication is 'not testable',
+    whatever the verdicts are otherwise (here 'not reproduced' is stable and is taken)."""
+    import pandas as pd
+    from geffect_lite.paper import diagnoses as D
+    table = {1.0: ["not testable", "reproduced"], 0.5: ["not reproduced", "not testable"],
+             0.25: ["not reproduced", "not reproduced"], 0.125: ["reproduced", "reproduced"]}
+
+    class FakeRuns:
+        def __init__(self, model, changes=None, replication=0, lr_scale=1.0):
+            assert changes == {"setting": "theory"}
+            self.k, self.r = lr_scale, replication
+    monkeypatch.setattr(D, "Runs", FakeRuns)
+    monkeypatch.setattr(D, "scoreboard", lambda runs, claims: pd.DataFrame([dict(verdict=table[runs.k][runs.r])]))
+    k, tried = D.stable_scale("tiny", "ga_layers", (0, 1))
+    assert k == 0.25 and [t[0] for t in tried] == [1.0, 0.5, 0.25]
+    table.update({x: ["not testable", "not testable"] for x in D.STABLE_SCALES})
+    k, tried = D.stable_scale("tiny", "ga_layers", (0, 1))
+    assert k == D.STABLE_SCALES[-1] and len(tried) == len(D.STABLE_SCALES)     # none stable: the smallest, untestable

@@ -17,13 +17,20 @@ module              what
 ``trajectories_io`` committed per-step rows of a tier's paper-objective runs (SmolLM2's, for notebook 12)
 ==================  ==========================================================================================
 """
-from . import accumulated, diagnoses, trajectories_io
+from . import accumulated, diagnoses
 from .claims import CLAIMS, VERDICTS
 from .runs import RUN_SPECS, Runs
 from .render import runs_line
 from .scoreboard import aggregate, scoreboard, sensitivity
 from .scoreboard_io import committed, three_scales
 from .table import agreement, committed_table, plot_fq_mu, table1, tables
+
+
+def __getattr__(name):      # trajectories_io on first use, so `python -m geffect_lite.paper.trajectories_io` runs clean
+    if name == "trajectories_io":
+        import importlib
+        return importlib.import_module(f"{__name__}.trajectories_io")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = ["accumulated", "diagnoses", "trajectories_io", "CLAIMS", "VERDICTS", "RUN_SPECS", "Runs", "scoreboard", "sensitivity", "aggregate", "committed", "runs_line",
            "three_scales", "table1", "tables", "committed_table", "agreement", "plot_fq_mu"]

@@ -9,6 +9,9 @@ factor         change
 =============  =================================================================================================
 ``optimizer``  AdamW → plain SGD (the theory setting) — and with it the rate (SGD's own, by the same rule): TWO
                factors change, and the record says so (``factors``, ``lr_base``, ``lr_ablated``)
+``optimizer_stable``  plain SGD at a rate where the runs stay testable: SGD's calibrated rate × the largest of
+               :data:`STABLE_SCALES` at which the claim reads "not testable" at none of the replications
+               (:func:`stable_scale`; chosen from testability alone, before and whatever the verdict)
 ``risk``       the risk's reduction: token mean (the official code) → sequence sum (the paper's equations)
 ``batch``      full batch → mini-batches of 16 forget rows with 16 random retain rows (the official effective batch)
 ``data``       the forget set: forget05 → forget10 (twice the authors)
@@ -45,8 +48,13 @@ FACTORS = {
     "schedule": ({"warmup": 5, "decay": True}, "linear warm-up over the first 5 of 24 steps, then linear decay to 0 "
                                                "(the official schedule's shape: one warm-up epoch of five)"),
 }
+FACTORS["optimizer_stable"] = ({"setting": "theory"}, "plain SGD instead of AdamW, at the largest fraction of SGD's "
+                                                    "rate at which no replication's run is not testable")
+STABLE_SCALES = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)   # × SGD's calibrated rate, tried in this order
 REJUDGE_REPLICATIONS = (0, 1, 2)    # the re-judgement's replications (the scoreboard's first three)
-NEW_SUSPECTS = (("ga_spike", "schedule"),)   # factors never tried before: the schedule, for the missing decay
+NEW_SUSPECTS = (("ga_spike", "schedule"),            # factors never tried before: the schedule, for the missing decay
+                ("ga_layers", "optimizer_stable"),   # and plain SGD at a rate where the runs do not diverge
+                ("tnpo_vs_npo", "optimizer_stable"))
 END_METRIC = ("table1_tradeoff", "table1_kl_helps")
 
 
@@ -88,6 +96,21 @@ def _factors(base_S, S) -> list:
             if getattr(base_S, f) != getattr(S, f)]
 
 
+def stable_scale(model: str, claim_id: str, replications=(0,)) -> tuple:
+    """(scale, tried): the largest of :data:`STABLE_SCALES` (× SGD's calibrated rate) at which ``claim_id`` reads
+    "not testable" at none of ``replications`` under plain SGD — a choice made from testability (no divergence, the
+    risks bounded per answer token) alone, never from the verdict; ``tried`` lists (scale, verdicts) in order. The
+    smallest scale is returned if none is stable (its runs then read "not testable", and no flip can count)."""
+    tried = []
+    for k in STABLE_SCALES:
+        v = [scoreboard(runs=Runs(model, changes={"setting": "theory"}, replication=r, lr_scale=k),
+                        claims=[claim_id]).iloc[0].verdict for r in replications]
+        tried.append((k, v))
+        if "not testable" not in v:
+            break
+    return tried[-1][0], tried
+
+
 def ablate(model: str, claim_id: str, factors=tuple(FACTORS), progress: bool = False,
            replications=(0,)) -> pd.DataFrame:
     """Rerun one claim (each replication, protocol rate) with each factor changed; one row per factor with the
@@ -99,18 +122,19 @@ def ablate(model: str, claim_id: str, factors=tuple(FACTORS), progress: bool = F
     base = [scoreboard(runs=b, claims=[claim_id]).iloc[0] for b in base_runs]
     series_base = _series(base_runs[0], claim_id)
     for f in factors:
-        if claim_id in END_METRIC and f in ("parity", "risk", "optimizer"):
+        if claim_id in END_METRIC and f in ("parity", "risk", "optimizer", "optimizer_stable"):
             continue                        # the Table 1 claims read end metrics, not G-effects or this optimiser
         changes, what = FACTORS[f]
         t0 = time.time()
-        runs = [Runs(model, changes=changes, replication=r) for r in replications]
+        scale, tried = stable_scale(model, claim_id, replications) if f == "optimizer_stable" else (1.0, [])
+        runs = [Runs(model, changes=changes, replication=r, lr_scale=scale) for r in replications]
         got = [scoreboard(runs=x, claims=[claim_id]).iloc[0] for x in runs]
         key = by_id(claim_id).runs[0] if by_id(claim_id).runs else "ga"
         S0, S1 = base_runs[0].request(key)[1], runs[0].request(key)[1]
         rows.append(dict(claim=claim_id, model=model, factor=f, change=what, baseline=base[0].verdict,
                          ablated=got[0].verdict, replications=list(replications),
                          baselines=[b.verdict for b in base], ablateds=[g.verdict for g in got],
-                         factors=_factors(S0, S1), lr_base=S0.lr, lr_ablated=S1.lr,
+                         factors=_factors(S0, S1), lr_base=S0.lr, lr_ablated=S1.lr, scales_tried=tried,
                          flips=flips([b.verdict for b in base], [g.verdict for g in got]),
                          numbers=got[0].numbers, reason=got[0].reason, seconds=time.time() - t0,
                          series_base=series_base, series=_series(runs[0], claim_id)))
@@ -210,7 +234,9 @@ def rejudged_text(claim_id: str, rows: Optional[list] = None) -> str:
         k = sum(b != "reproduced" and a == "reproduced" for b, a in zip(r["baselines"], r["ablateds"]))
         head = "the earlier flip with" if r["previously_flipped"] else "never tried before:"
         reps = ", ".join(map(str, r["replications"]))
-        out.append(f"re-judged at replications {reps}, {head} {r['change']} → "
+        at = (f" (× {r['scales_tried'][-1][0]:g} SGD's rate: lr {r['lr_ablated']:g})" if r.get("scales_tried")
+              else "")
+        out.append(f"re-judged at replications {reps}, {head} {r['change']}{at} → "
                    f"{', '.join(r['ablateds'])} (from {', '.join(r['baselines'])}; flips in {k} of "
                    f"{len(r['baselines'])}): " + ("the flip holds" if r["survives"] else f"no flip ({r['why']})"))
     return "; ".join(out)
@@ -259,5 +285,5 @@ def diagnosis_text(claim_id: str) -> str:
     return "; ".join(parts) + "."
 
 
-__all__ = ["FACTORS", "misses", "flips", "ablate", "factors_for", "free_factors", "diagnose", "diagnosis_text",
+__all__ = ["FACTORS", "STABLE_SCALES", "stable_scale", "misses", "flips", "ablate", "factors_for", "free_factors", "diagnose", "diagnosis_text",
            "rejudge", "rejudged_rows", "rejudged_text", "REJUDGE_REPLICATIONS", "NEW_SUSPECTS"]
