@@ -137,16 +137,16 @@ def trajectory(traj, ax=None, title: Optional[str] = None, opt: bool = False, lo
 
 def groups(traj, ax=None, scheme: str = "paper", term: str = "objective", title: Optional[str] = None,
            log: bool = True, risk_sets=("forget", "retain"), legend: bool = True, labels: bool = True):
-    """Layer-group G-effects over steps (Fig. 3b): gold shades = forget, navy shades = retain, lighter = shallower,
-    one dash style per group (the paper's Fig. 2 legend). ``labels``: name each line at its end (u·shallow, r·lm, …)
-    instead of a legend."""
+    """Layer-group G-effects over steps (Fig. 3b): gold shades = forget, navy shades = retain, lighter = shallower, one
+    dash style per group (Fig. 2's legend). ``labels``: name each line at its end (u·shallow, r·lm, …), not a legend."""
     g = traj.groups
     g = g[(g.scheme == scheme) & (g.term == term) & (g.risk_set.isin(risk_sets))].copy()
     order = [x for x in GROUP_ORDER if x in set(g.group)] if scheme == "paper" else list(dict.fromkeys(g.group))
     ax = ax or plt.subplots(figsize=(7.5, 4.2))[1]
     ends = []                                   # (last step, last value, label, colour)
     for rs in risk_sets:
-        shades = sns.light_palette(PALETTE[rs], n_colors=len(order) + 2)[2:]
+        c = PALETTE[rs]                        # light (shallow) → dark (lm), each group with its own dashes too
+        shades = sns.blend_palette([sns.set_hls_values(c, l=.75), c, sns.set_hls_values(c, l=.15)], len(order))
         for grp, col in zip(order, shades):
             d = g[(g.risk_set == rs) & (g.group == grp)]
             ax.plot(d.step, d.value, color=col, lw=1.9, dashes=GROUP_DASHES.get(grp, (1, 0)),
@@ -171,7 +171,7 @@ def direct_labels(ax, ends, gap_pt: float = 11.0):
         return
     left = ax.get_xlim()[0]
     x_end = max(e[0] for e in ends)
-    ax.set_xlim(left, x_end + 0.24 * (x_end - left))   # room for the labels inside the axes
+    ax.set_xlim(left, x_end + 0.022 * max(len(e[2]) for e in ends) * (x_end - left))   # room for the labels
     ax.figure.canvas.draw()                      # the scales (symlog included) are final: measure in points
     pt, last = 72.0 / ax.figure.dpi, None
     rows = sorted(((ax.transData.transform((x, y))[1] * pt, x, y, text, col) for x, y, text, col in ends),
@@ -395,6 +395,6 @@ def grid(trajs: dict, ncols: int = 3, group_panel: Optional[str] = None, size=(4
     return fig
 
 
-__all__ = ["setup", "save", "colour", "style", "symlog", "legend_outside", "trajectory", "groups", "compare",
-           "bar_groups", "first_order", "accumulated", "weights", "pg_density", "token_heatmap", "cone", "grid", "direct_labels",
-           "PALETTE", "FORGET", "RETAIN", "OBJECTIVE_COLOURS"]
+__all__ = ["setup", "save", "colour", "style", "symlog", "legend_outside", "trajectory", "groups", "compare", "bar_groups",
+           "first_order", "accumulated", "weights", "pg_density", "token_heatmap", "cone", "grid", "direct_labels", "PALETTE",
+           "FORGET", "RETAIN", "OBJECTIVE_COLOURS"]

@@ -24,7 +24,9 @@ def tier_contrast(side, big: str, small: str, vocab: dict) -> Reading:
     return Reading(
         f"- **Start.** $e_u<0$ at $\\theta_o$ for {len(start[big])} of the {n} runs on `{big}` and {len(start[small])} "
         f"on `{small}`" + pick(len(start[big]) == len(start[small]) == n, ": every objective starts by unlearning on "
-                               "both tiers.", ".") + "\n"
+                               "both tiers.", "; $e_u \\ge 0$ (to first order the first step does not unlearn) for "
+                               + " and ".join(f"{names([r for r in runs if r not in start[t]])} on `{t}`"
+                                              for t in (big, small)) + ".") + "\n"
         f"- **The dip** (each run's most negative $e_u$) comes in the first half of the run for {early[big]} of the "
         f"{n} runs on `{big}` and {early[small]} on `{small}`.\n"
         f"- **Who pays at the dip.** $|e_r|>|e_u|$ there (the retain set hit harder than the forget set) for "

@@ -121,10 +121,9 @@ def frontier_main(args) -> None:
     m.to_csv(out / "frontier_matched.csv", index=False)
     cmp.to_csv(out / "frontier_claims.csv", index=False)
     mcmp.to_csv(out / "frontier_matched_claims.csv", index=False)
-    for h in F.HPARAM_SETS:
-        ax = F.plot(df, hparams=h)
-        ax.figure.savefig(out / f"frontier-{h}.png", dpi=120, bbox_inches="tight")
-        plt.close(ax.figure)
+    fig = F.plot_sets(df)
+    fig.savefig(out / "frontier.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
     if args.save:
         from ..tooling.results import save as save_result
         save_result(f"frontier-{args.model}", dict(model=args.model, rows=df.to_dict("records"),
@@ -139,7 +138,7 @@ def frontier_main(args) -> None:
     print(cmp.to_string(index=False))
     print("\nat the matched forget level (the retain-only twin's forget risk):")
     print(mcmp.to_string(index=False))
-    print(f"\nwritten: {out}/frontier*.csv, frontier-*.png ({time.time() - t0:.0f} s)")
+    print(f"\nwritten: {out}/frontier*.csv, frontier.png ({time.time() - t0:.0f} s)")
 
 
 def _show(df: pd.DataFrame, as_json: bool) -> None:

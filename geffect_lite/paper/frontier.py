@@ -267,12 +267,27 @@ def plot(df: pd.DataFrame, ax=None, replication: Optional[int] = None, hparams: 
     o = d[d.objective == "original"]
     ax.plot(o.model_utility.mean(), o.forget_quality.mean(), "*", color="black", ms=14, label="original")
     ax.set(yscale="log", xlabel="model utility (higher keeps more)", ylabel="forget quality (KS p-value, higher "
-           "forgets better)", title=f"Table 1 as a frontier ({hparams} hyper-parameters): each line sweeps the rate")
+           "forgets better)", title={"official": "the official code's", "figures": "the paper's figures'"}.get(
+               hparams, hparams) + " hyper-parameters; a line sweeps the rate")
     ax.legend(frameon=False, loc="best")
     sns.despine(ax=ax)
     return ax
 
 
-__all__ = ["points", "frontier", "best_quality", "compare", "claims", "matched", "compare_matched", "matched_claims",
+def plot_sets(df: pd.DataFrame):
+    """:func:`plot` for every hyper-parameter set in ``df``, side by side on one forget-quality axis; the figure."""
+    import matplotlib.pyplot as plt
+    sets = list(dict.fromkeys(df.hparams)) if "hparams" in df else ["official"]
+    fig, axes = plt.subplots(1, len(sets), figsize=(6.25 * len(sets), 5), sharey=True, squeeze=False)
+    for ax, h in zip(axes[0], sets):
+        plot(df, ax=ax, hparams=h)
+    for ax in axes[0][1:]:
+        ax.set_ylabel("")
+    fig.suptitle("Table 1 as a frontier: forget quality against model utility, mean over replications", fontsize=14)
+    fig.tight_layout()
+    return fig
+
+
+__all__ = ["plot_sets", "points", "frontier", "best_quality", "compare", "claims", "matched", "compare_matched", "matched_claims",
            "plot", "OBJECTIVES", "OFFICIAL", "FIGURES", "HPARAM_SETS", "SCALES", "SCALE_BATCHES", "REPLICATIONS",
            "LEVELS", "PAIRS"]

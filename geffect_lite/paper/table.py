@@ -201,13 +201,20 @@ def plot_fq_mu(df: pd.DataFrame, ax=None, title: Optional[str] = None):
         x, y = r.model_utility_mean, max(r.forget_quality_mean, floor)
         if r.kind == "reference":
             ax.scatter(x, y, marker="*", s=320, zorder=4, edgecolor="white",
-                       color="black" if r.objective == "original" else "tab:green")
+                       color="black" if r.objective == "original" else "dimgray")
             ax.annotate(r.objective, (x, y), textcoords="offset points", xytext=(8, 6), fontsize=11, weight="bold")
             continue
         c = colour(r.objective.removesuffix("+kl"))
         ax.errorbar(x, y, xerr=[[x - r.model_utility_min], [r.model_utility_max - x]],
                     yerr=[[y - max(r.forget_quality_min, floor)], [max(r.forget_quality_max, floor) - y]],
                     fmt="X" if r.kl else "o", color=c, ms=9, mec="black", mew=0.5, elinewidth=1, capsize=2, zorder=3)
+    spot = {}                                   # points a reader cannot tell apart: name them once, together
+    for r in s[s.kind != "reference"].itertuples():
+        key = (round(r.model_utility_mean, 2), round(float(np.log10(max(r.forget_quality_mean, floor))), 1))
+        spot.setdefault(key, []).append(r.objective)
+    for (x, ly), names in spot.items():
+        if len(names) > 1:
+            ax.annotate(" = ".join(names), (x, 10 ** ly), textcoords="offset points", xytext=(10, -14), fontsize=10)
     ax.set_yscale("log")
     ax.margins(x=0.12, y=0.15)
     ax.set_xlabel("model utility (higher = more kept)")
@@ -217,7 +224,7 @@ def plot_fq_mu(df: pd.DataFrame, ax=None, title: Optional[str] = None):
     handles = [Line2D([], [], marker="o", ls="", color=colour(b), label=b) for b in bases]
     handles += [Line2D([], [], marker="X", ls="", color="grey", label="+ KL"),
                 Line2D([], [], marker="*", ls="", color="black", ms=12, label="original"),
-                Line2D([], [], marker="*", ls="", color="tab:green", ms=12, label="retain-only")]
+                Line2D([], [], marker="*", ls="", color="dimgray", ms=12, label="retain model")]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return ax
 
