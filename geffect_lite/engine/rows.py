@@ -19,6 +19,7 @@ instance. The caller also vouches that term b reads row b only (true of every bu
 """
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from typing import Dict, List, Optional, Sequence
 
@@ -243,11 +244,15 @@ class Capture:
         return TaggedContext(self.recorder, *args)
 
     def _watch(self, call):
-        call.out.register_hook(lambda g, c=call: self._catch(c, g))
+        # The hook lives on the autograd graph (C++), which Python's collector cannot see: a hook holding the call
+        # (whose output holds the graph) or this capture would make a cycle that is never freed, and every run with
+        # instance views would leak its activations. It holds a weak reference and the call's index instead.
+        me, i = weakref.ref(self), len(self.recorder.calls) - 1
+        call.out.register_hook(lambda g: me() is not None and me()._catch(i, g))
 
-    def _catch(self, call, g):
+    def _catch(self, i, g):
         if self.phase is not None:
-            self.caught[self.phase][1].append((call, g.detach()))
+            self.caught[self.phase][1].append((self.recorder.calls[i], g.detach()))
 
     @contextmanager
     def catching(self, phase: Optional[str], scalar: torch.Tensor, n_rows: int, tags: Sequence[str]):
