@@ -36,7 +36,6 @@ comparable" as for the frontier (≥ 80 % of the compared cells).
 """
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import time
@@ -47,10 +46,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .. import protocol, run_cache, setting_data
-from ..config import cache_dir, flush_denormal
+from ..config import cache_dir
 from ..models import RETAIN_TWINS, model_fingerprint
 from ..objectives import get_objective
-from ..trajectory import run
 from . import table
 from .verdicts import SHARE
 
@@ -209,10 +207,7 @@ def matched(model: str = "tiny", replication: int = 0, objectives: Sequence[str]
                 if t == k:
                     got.update(table._evaluate(m, I.tok, I.data, S, I.twin_ratios, n_eval))
                 return pd.DataFrame([dict(evaluated=t == k)])
-            m2 = copy.deepcopy(I.base)
-            with flush_denormal(), np.errstate(all="ignore"):
-                tr2 = run(m2, obj, I.forget, I.retain, ref if obj.needs_ref else None, plan=I.plan, every=k,
-                          groups=False, weights=False, probe=probe, progress=False, **S.run_kwargs())
+            m2, tr2, _ = table.unlearn(I, obj, ref, S, every=k, groups=False, probe=probe)
             again = tr2.steps.set_index("step").risk_u.get(k, float("nan"))
             if not np.isclose(again, row["forget_risk"], rtol=1e-6):
                 raise RuntimeError(f"{name}: the rerun is not the same run (forget risk at θ_{k}: {again} vs "

@@ -103,13 +103,14 @@ def inputs(model: str, S, n_eval: Optional[int]) -> SimpleNamespace:
                            plan=setting_data.plan(data, tok, S), twin_ratios=twin_ratios)
 
 
-def unlearn(I: SimpleNamespace, obj, ref, S):
+def unlearn(I: SimpleNamespace, obj, ref, S, **record):
     """A copy of ``I.base`` unlearned with ``obj`` under ``S``: (model, trajectory, finite), where ``finite`` says
-    that every step was ok and every parameter is finite (otherwise the run diverged)."""
+    that every step was ok and every parameter is finite (otherwise the run diverged). ``record``: what ``gl.run``
+    records (default: nothing but the risks, ``every=None``)."""
     m = copy.deepcopy(I.base)
     with flush_denormal(), np.errstate(all="ignore"):
-        tr = run(m, obj, I.forget, I.retain, ref if obj.needs_ref else None, plan=I.plan, every=None, weights=False,
-                 progress=False, **S.run_kwargs())
+        tr = run(m, obj, I.forget, I.retain, ref if obj.needs_ref else None, plan=I.plan, progress=False,
+                 **{"every": None, "weights": False, **record}, **S.run_kwargs())
     finite = bool((tr.steps.status == "ok").all()) and all(bool(torch.isfinite(p).all()) for p in m.parameters())
     return m, tr, finite
 
