@@ -101,7 +101,7 @@ CACHES = (
           "hyper-parameters, recording options; checked: format, code version, SHA-256", "run_store", _clear_runs),
     Cache("runs (memory)", "memory", "the same request as runs (disk), within this process (≤ MEMORY_RUNS)",
           "run_cache", _call("run_cache", "clear_memory")),
-    Cache("loaded models", "memory", "model name (2 most recent)", "run_cache", _lru("run_cache", "loaded")),
+    Cache("loaded models", "memory", "model name, device (2 most recent)", "run_cache", _lru("run_cache", "_loaded")),
     Cache("dataset", "memory", "(none: one synthetic data set)", "run_cache", _lru("run_cache", "dataset")),
     Cache("code version", "memory", "(none: the package's source files, hashed once)", "run_store",
           _lru("run_store", "code_version")),

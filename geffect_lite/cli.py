@@ -113,6 +113,14 @@ def writable_dir(s):
     return s
 
 
+def device_name(s):
+    from .config import check_device
+    try:
+        return check_device(s)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e))
+
+
 def _choices(name, valid):
     def check(s):
         if s not in valid:
@@ -136,10 +144,10 @@ def demo(args):
 
 def report(args):
     from . import protocol, run_cache, setting_data
-    from .config import set_threads
+    from .config import device, set_threads
     from .models import describe, load_model, memorisation
     set_threads()
-    model, tok = load_model(args.model)
+    model, tok = run_cache.loaded(args.model) if args.model in TIERS else load_model(args.model, device=device())
     data = run_cache.dataset()
     splits = ("forget01", "forget05", "forget10", "retain90", "retain_eval", "world_facts", "real_authors")
     if args.model == "smollm2-tofu":
@@ -253,6 +261,9 @@ def parser() -> Parser:
     _run_commands(sub)
     _paper_commands(sub)
     _model_commands(sub)
+    for name in ("demo", "report", "bench", "claims", "table1", "protocol"):      # the commands that compute
+        sub.choices[name].add_argument("--device", type=device_name, default=None,
+                                       help="where the models run: cpu (default) or cuda[:N]; the same code on either")
     return p
 
 
@@ -358,6 +369,8 @@ def _model_commands(sub):
 
 def main(argv=None):
     args = parser().parse_args(argv)
+    if getattr(args, "device", None):              # every model this process (and its children) loads goes there
+        os.environ["GEFFECT_DEVICE"] = args.device
     try:
         import transformers
         transformers.utils.logging.disable_progress_bar()

@@ -4,6 +4,8 @@
   :func:`fast_mode`.
 * ``GEFFECT_CACHE``: where the converted SmolLM2 and the runs are cached (default ``~/.cache/geffect_lite``).
 * ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``: set by :func:`offline` so a hub id fails fast.
+* ``GEFFECT_DEVICE``: where the commands load their models (``cpu``, the default; ``cuda`` or ``cuda:N`` on a GPU
+  machine) — :func:`device`; every computing command's ``--device`` sets it.
 * ``GEFFECT_MEMORY_GB``: the memory a notebook may plan for (default: the container's limit, e.g. Binder's ≈ 2 GB,
   else the machine's RAM) — :func:`memory_budget_gb`.
 """
@@ -31,6 +33,33 @@ def cache_dir() -> Path:
     p = Path(os.environ.get("GEFFECT_CACHE", Path.home() / ".cache" / "geffect_lite")).expanduser()
     p.mkdir(parents=True, exist_ok=True)
     return p
+
+
+DEVICES = ("cpu", "cuda", "cuda:N")
+
+
+def check_device(name: str) -> str:
+    """``name`` if it is a device this machine has (``cpu``, ``cuda``, ``cuda:N``), else a ValueError naming the valid
+    ones. The project never needs a GPU: the same code runs on either."""
+    import torch
+    s = str(name).strip().lower()
+    ok = s == "cpu" or s == "cuda" or (s.startswith("cuda:") and s[5:].isdigit())
+    if not ok:
+        raise ValueError(f"unknown device {name!r}; valid: {', '.join(DEVICES)}")
+    if s != "cpu":
+        n = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        index = int(s[5:]) if ":" in s else 0
+        if index >= n:
+            have = "no CUDA device" if n == 0 else f"{n} CUDA device(s), cuda:0…cuda:{n - 1}"
+            valid = ", ".join(["cpu"] + [f"cuda:{i}" for i in range(n)])
+            raise ValueError(f"device {name!r} asked for, but this machine has {have} (torch {torch.__version__}); "
+                             f"valid here: {valid}")
+    return s
+
+
+def device() -> str:
+    """The device the commands load their models on: ``$GEFFECT_DEVICE`` (checked), default ``cpu``."""
+    return check_device(os.environ.get("GEFFECT_DEVICE", "cpu") or "cpu")
 
 
 def offline(on: bool = True) -> None:

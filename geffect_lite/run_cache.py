@@ -47,11 +47,17 @@ _MEMORY: "collections.OrderedDict[str, object]" = collections.OrderedDict()
 CACHE_MODES = (True, "memory", False)
 
 
-@functools.lru_cache(maxsize=2)
 def loaded(model_name: str):
-    """(model, tokenizer) of a setting, loaded once per process; runs work on copies (never modify it)."""
+    """(model, tokenizer) of a setting, loaded once per process on :func:`config.device` (``--device``); runs work on
+    copies (never modify it)."""
+    from .config import device
+    return _loaded(model_name, device())
+
+
+@functools.lru_cache(maxsize=2)
+def _loaded(model_name: str, device: str):
     from .models import load_model
-    return load_model(model_name)
+    return load_model(model_name, device=None if device == "cpu" else device)
 
 
 @functools.lru_cache(maxsize=1)
@@ -77,7 +83,9 @@ def _request(objective: str, hparams: dict, S: Setting, record: dict) -> dict:
     cls = OBJECTIVES.get(objective.split("+")[0])
     if cls is not None and getattr(cls, "fn", None) is not None:     # a user objective: keyed by its code too
         objective = f"{objective}:{_fingerprint(cls.fn)}"
-    return dict(v=CACHE_VERSION, setting=S.key(), objective=objective, hparams=hparams, record=rec)
+    from .config import device
+    where = {} if device() == "cpu" else dict(device=device().split(":")[0])    # a GPU run is never served on CPU
+    return dict(v=CACHE_VERSION, setting=S.key(), objective=objective, hparams=hparams, record=rec, **where)
 
 
 def cache_key(objective: str, hparams: dict, S: Setting, record: dict) -> str:

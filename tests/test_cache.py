@@ -199,11 +199,11 @@ def test_cache_command_bad_input(cache, capsys, args, says):
 def test_clear_caches_clears_every_listed_cache(cache, S):
     gl.protocol_run("ga", S, progress=False, every=None, weights=False)
     protocol.setting("paper", "tiny")                                     # fills the learning rates
-    assert run_cache.loaded.cache_info().currsize and protocol.LR and run_cache._MEMORY
+    assert run_cache._loaded.cache_info().currsize and protocol.LR and run_cache._MEMORY
     assert list(cache.glob("*.pkl"))
     cleared = gl.clear_caches()
     assert set(cleared) == {c.name for c in caches.CACHES if c.where != "object" and c.by_default}
-    assert not run_cache.loaded.cache_info().currsize and not run_cache.dataset.cache_info().currsize
+    assert not run_cache._loaded.cache_info().currsize and not run_cache.dataset.cache_info().currsize
     assert not protocol.LR and not run_cache._MEMORY and not list(cache.glob("*.pkl"))
     with pytest.raises(ValueError, match="valid: runs \\(disk\\)"):
         gl.clear_caches("bogus")

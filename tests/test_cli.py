@@ -110,7 +110,9 @@ BAD = [
     (["notebooks", "--execute", "--only", "99"], "99"),
     (["notebooks"], "--execute"),
     (["frobnicate"], "frobnicate"),
-]
+    (["demo", "--device", "tpu"], "tpu"),
+    (["claims", "--device", "cuda:x"], "cuda:x"),
+] + ([] if __import__("torch").cuda.is_available() else [(["report", "--device", "cuda"], "cuda")])
 
 
 @pytest.mark.parametrize("args,bad", BAD, ids=[" ".join(a) for a, _ in BAD])

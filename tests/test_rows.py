@@ -133,3 +133,35 @@ def test_a_run_with_instance_views_frees_its_capture():
     gc.collect()
     alive = [o for o in gc.get_objects() if isinstance(o, Capture)]
     assert not alive, f"{len(alive)} Capture object(s) still alive after the run: the run leaks its graph"
+
+
+class _Scaled(torch.nn.Module):
+    """y = x ⊙ f(w): f(w) = w (linear in w), 1 + w (affine: Gemma's RMSNorm), w² (curved: forward mode)."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind, self.weight = kind, torch.nn.Parameter(torch.randn(4, dtype=torch.float64))
+
+    def forward(self, x):
+        f = {"linear": self.weight, "affine": 1 + self.weight, "curved": self.weight ** 2}[self.kind]
+        return x * f
+
+
+@pytest.mark.parametrize("kind", ["linear", "affine", "curved"])
+def test_local_tangent_of_a_module_is_exact_whatever_its_form(kind):
+    """The rows route moves a non-linear-layer module along V by f(V) − f(0) when it is affine in its tensors
+    (checked on its first call), else by forward mode: both equal per-row autograd, and the check tells them apart."""
+    from geffect_lite.engine import rows
+    torch.manual_seed(1)
+    lin, mod = torch.nn.Linear(4, 4).double(), _Scaled(kind)
+    model = torch.nn.ModuleList([lin, mod])
+    params = [lin.weight, lin.bias, mod.weight]
+    x = torch.randn(3, 5, 4, dtype=torch.float64)
+    V = [torch.randn_like(p) for p in params]
+    rec = CallRecorder(model, params)
+    with rec:
+        s = (mod(lin(x)) ** 2).sum((1, 2))                                   # [3] per-row scalars
+    got = row_dots(rec.calls, s.sum(), params, [V], 3, (None,), retain_graph=True)
+    want = [_dot(_grad(s[i], params, True), V) for i in range(3)]
+    assert torch.allclose(got[0], torch.tensor(want, dtype=torch.float64), rtol=1e-10)
+    assert rows._AFFINE[mod] == {"linear": "linear", "affine": "affine", "curved": None}[kind]

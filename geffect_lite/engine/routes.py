@@ -201,7 +201,7 @@ def _by_formed(model, objective, forget, retain, ref, risk, split_terms, keep_ri
         R[rs] = float(r.detach())
         ctx.release(rs)
         if keep_risk_grads:
-            with catch(f"moved:{rs}", r):
+            with catch(f"moved:{rs}", r, [grad]):    # ∇L is known: the moved view is reduced as δ arrives
                 risk_grads[rs] = list(torch.autograd.grad(r, params, allow_unused=True))
             D[rs] = dots_of_grads(risk_grads[rs], dirs)
         else:
@@ -216,11 +216,11 @@ def _catcher(capture, forget, retain):
     rows = {"contribution": (forget, ("forget", "idk")), "moved:forget": (forget, ("forget",)),
             "moved:retain": (retain, ("retain",))}
 
-    def catch(phase, scalar):
+    def catch(phase, scalar, directions=None):
         if capture is None or phase is None:
             return nullcontext()
         batch, tags = rows[phase]
-        return capture.catching(phase, scalar, batch["input_ids"].shape[0], tags)
+        return capture.catching(phase, scalar, batch["input_ids"].shape[0], tags, directions)
     return catch
 
 

@@ -9,8 +9,10 @@ W_b times the PG-effect of Eq. 5). The rows of a batch never mix in a causal LM'
 
 the module's output moved along V with its recorded input x held fixed: a *local* tangent, no pass through the
 network. For a linear layer y = x Wᵀ + c it is x V_Wᵀ + V_c — one matmul, the cost of the layer's own forward, which
-is ghost.py's Σ_t δ_tᵀ V x_t taken row by row; for an embedding V_W[ids] (the padding row gets no gradient); for any
-other module holding parameters (the norms) ``torch.func.jvp`` of that module alone.
+is ghost.py's Σ_t δ_tᵀ V x_t taken row by row; for an embedding V_W[ids] (the padding row gets no gradient); for a
+module whose output is affine in its own parameters (every norm: LayerNorm n(x)⊙w + b, RMSNorm w⊙n(x), Gemma's
+n(x)⊙(1 + w)) ẏ = f(x; V) − f(x; 0), two plain calls (the offset call skipped when f(x; 0) = 0), affinity checked
+once per module on its first call; for any other module ``torch.func.jvp`` of that module alone.
 
 Exact only when (checked on every call; otherwise :func:`row_dots` returns None and the caller uses forward mode):
 every use of every parameter in the scalar's graph is inside a recorded call of a module that owns it (graph edges
@@ -20,6 +22,7 @@ instance. The caller also vouches that term b reads row b only (true of every bu
 from __future__ import annotations
 
 import weakref
+from weakref import WeakKeyDictionary
 from contextlib import contextmanager
 from typing import Dict, List, Optional, Sequence
 
@@ -122,17 +125,26 @@ def local_uses(call: Call) -> Dict[int, int]:
     return cnt
 
 
-def _linear_rows(call: Call, g: torch.Tensor, w, c, n_rows: int) -> torch.Tensor:
-    """Σ_t δ_tᵀ(V_W x_t + V_c) per row, with the matmul on the narrow side: (δ V_W)·x when the layer widens
-    (an lm_head: no [N, vocab] product), (x V_Wᵀ)·δ otherwise. fp32 sums per position, fp64 over positions."""
+def _linear_rows(call: Call, g: torch.Tensor, ws: Sequence, cs: Sequence, n_rows: int) -> torch.Tensor:
+    """[Σ_t δ_tᵀ(V_W x_t + V_c) per row] for K directions at once ([K, n_rows]; ``ws``/``cs`` hold each direction's
+    weight and bias, or None): the K weights stacked into one matmul on the narrow side, (δ V_W)·x when the layer
+    widens (an lm_head: no [N, vocab] product), (x V_Wᵀ)·δ otherwise. fp32 sums per position, fp64 over positions."""
     x, g = call.args[0].reshape(-1, call.args[0].shape[-1]), g.reshape(-1, g.shape[-1])   # [N, in], [N, out]
-    per_pos = torch.zeros(g.shape[0], dtype=g.dtype, device=g.device)
-    if w is not None:
-        w = w if call.kind == "linear" else w.T                                              # [out, in]
-        per_pos += ((g @ w) * x).sum(-1) if w.shape[0] > w.shape[1] else ((x @ w.T) * g).sum(-1)
-    if c is not None:
-        per_pos += g @ c
-    return per_pos.reshape(n_rows, -1).sum(1, dtype=torch.float64)
+    K, (N, d_out), d_in = len(ws), g.shape, x.shape[1]
+    per_pos = torch.zeros(N, K, dtype=g.dtype, device=g.device)                           # [N, K]
+    have = [k for k, w in enumerate(ws) if w is not None]
+    if have:
+        W = torch.stack([ws[k] if call.kind == "linear" else ws[k].T for k in have])        # [K', out, in]
+        if d_out > d_in:
+            per_pos[:, have] = ((g @ W.permute(1, 0, 2).reshape(d_out, -1)).view(N, len(have), d_in)
+                                * x[:, None, :]).sum(-1)                                    # [N, K', in] · x
+        else:
+            per_pos[:, have] = ((x @ W.reshape(-1, d_in).T).view(N, len(have), d_out)
+                                * g[:, None, :]).sum(-1)                                    # [N, K', out] · δ
+    have = [k for k, c in enumerate(cs) if c is not None]
+    if have:
+        per_pos[:, have] += g @ torch.stack([cs[k] for k in have]).T                       # [N, K']
+    return per_pos.T.reshape(K, n_rows, -1).sum(2, dtype=torch.float64)
 
 
 def tangent(call: Call, V: Sequence) -> Optional[torch.Tensor]:
@@ -149,6 +161,10 @@ def tangent(call: Call, V: Sequence) -> Optional[torch.Tensor]:
         y = v["weight"][x]
         pad = call.module.padding_idx
         return y if pad is None else y * (x != pad).unsqueeze(-1).to(y.dtype)
+    kind = _affine_kind(call)
+    if kind is not None:                     # f affine in its own tensors: ẏ = f(V) − f(0), no forward mode
+        y = _call_with(call, {n: v.get(n) for n in call.names})
+        return y if kind == "linear" else y - _call_with(call, {n: None for n in call.names})
     params = dict(call.module.named_parameters(recurse=False))
     names = [n for n in call.names if n in v]
 
@@ -157,12 +173,41 @@ def tangent(call: Call, V: Sequence) -> Optional[torch.Tensor]:
     return torch.func.jvp(f, tuple(params[n].detach() for n in names), tuple(v[n].detach() for n in names))[1]
 
 
+_AFFINE: "WeakKeyDictionary" = WeakKeyDictionary()     # module → "linear" (f(0) = 0), "affine", or None (neither)
+
+
+def _call_with(call: Call, values: Dict[str, Optional[torch.Tensor]]) -> torch.Tensor:
+    """The recorded call re-run (input fixed) with its own tracked tensors set to ``values`` (None = zeros)."""
+    own = dict(call.module.named_parameters(recurse=False))
+    ps = {n: torch.zeros_like(own[n]) if t is None else t.detach() for n, t in values.items()}
+    return torch.func.functional_call(call.module, ps, call.args, call.kwargs, strict=False)
+
+
+def _affine_kind(call: Call) -> Optional[str]:
+    """Is the module's output affine in its tracked tensors (input fixed)? Checked once, on its first call, by
+    f(P₁+P₂) − f(P₁) − f(P₂) + f(0) = 0 at two random points (an affine map satisfies it exactly, up to rounding;
+    anything curved fails it), and f(0) = 0 tells a linear map from an affine one."""
+    m = call.module
+    if m not in _AFFINE:
+        own = dict(m.named_parameters(recurse=False))
+        gen = torch.Generator(device="cpu").manual_seed(0)
+        p1, p2 = ({n: torch.randn(own[n].shape, generator=gen, dtype=own[n].dtype).to(own[n].device)
+                   for n in call.names} for _ in range(2))
+        f12 = _call_with(call, {n: p1[n] + p2[n] for n in call.names})
+        f0 = _call_with(call, {n: None for n in call.names})
+        resid = f12 - _call_with(call, p1) - _call_with(call, p2) + f0
+        scale = float(f12.abs().max()) + float(f0.abs().max())
+        ok = bool(torch.isfinite(resid).all()) and float(resid.abs().max()) <= 1e-5 * max(scale, 1e-30)
+        _AFFINE[m] = None if not ok else ("linear" if float(f0.abs().max()) == 0.0 else "affine")
+    return _AFFINE[m]
+
+
 def call_rows(call: Call, g: torch.Tensor, V: Sequence, n_rows: int) -> Optional[torch.Tensor]:
     """[⟨this call's share of ∇s_b, V⟩ for each row b] (fp64), from its output gradient g; None if V is zero here."""
     if call.kind in ("linear", "conv1d"):
         at = dict(zip(call.names, call.index))
         w, c = (V[at[n]] if n in at else None for n in ("weight", "bias"))
-        return None if w is None and c is None else _linear_rows(call, g, w, c, n_rows)
+        return None if w is None and c is None else _linear_rows(call, g, [w], [c], n_rows)[0]
     y = tangent(call, V)
     if y is None:
         return None
@@ -189,16 +234,19 @@ def exact_calls(calls: Sequence[Call], scalar: torch.Tensor, params, n_rows: int
 
 def dots_from(used, directions: Sequence[Sequence], n_rows: int) -> List[torch.Tensor]:
     """[Σ over (call, output gradient) pairs of the per-row dots with V] for each V in ``directions``."""
-    out = []
+    acc = torch.zeros(len(directions), n_rows, dtype=torch.float64)
     with torch.no_grad():
-        for V in directions:
-            acc = torch.zeros(n_rows, dtype=torch.float64)
-            for c, g in used:
+        for c, g in used:
+            if c.kind in ("linear", "conv1d"):       # every direction in one stacked matmul
+                at = dict(zip(c.names, c.index))
+                ws, cs = ([V[at[n]] if n in at else None for V in directions] for n in ("weight", "bias"))
+                acc += _linear_rows(c, g, ws, cs, n_rows).cpu()
+                continue
+            for k, V in enumerate(directions):
                 r = call_rows(c, g, V, n_rows)
                 if r is not None:
-                    acc += r.cpu()
-            out.append(acc)
-    return out
+                    acc[k] += r.cpu()
+    return list(acc)
 
 
 def row_dots(calls: Sequence[Call], scalar: torch.Tensor, params, directions: Sequence[Sequence], n_rows: int,
@@ -251,15 +299,23 @@ class Capture:
         call.out.register_hook(lambda g: me() is not None and me()._catch(i, g))
 
     def _catch(self, i, g):
-        if self.phase is not None:
-            self.caught[self.phase][1].append((self.recorder.calls[i], g.detach()))
+        if self.phase is None:
+            return
+        n_rows, kept, directions, acc = self.caught[self.phase]
+        if directions is None:                   # directions not known yet: keep the gradient for later
+            kept.append((self.recorder.calls[i], g.detach()))
+        else:                                    # reduce it now and let it go (the activation-sized δ is not kept)
+            acc += torch.stack(dots_from([(self.recorder.calls[i], g.detach())], directions, n_rows))
 
     @contextmanager
-    def catching(self, phase: Optional[str], scalar: torch.Tensor, n_rows: int, tags: Sequence[str]):
-        """Around one backward of ``scalar``: keep its gradients at the recorded outputs under ``phase``."""
+    def catching(self, phase: Optional[str], scalar: torch.Tensor, n_rows: int, tags: Sequence[str],
+                 directions: Optional[Sequence[Sequence]] = None):
+        """Around one backward of ``scalar``: its gradients at the recorded outputs under ``phase`` — kept, or, when
+        the ``directions`` are already known, reduced to the per-row dots as they arrive."""
         ok = phase is not None and exact_calls(self.recorder.calls, scalar, self.params, n_rows, tags) is not None
         if ok:
-            self.caught[phase] = (n_rows, [])
+            acc = None if directions is None else torch.zeros(len(directions), n_rows, dtype=torch.float64)
+            self.caught[phase] = (n_rows, [], directions, acc)
         elif phase is not None:
             self.caught[phase] = None
         self.phase = phase if ok else None
@@ -270,7 +326,14 @@ class Capture:
 
     def dots(self, phase: str, directions: Sequence[Sequence]) -> Optional[List[torch.Tensor]]:
         got = self.caught.get(phase)
-        return None if got is None else dots_from(got[1], directions, got[0])
+        if got is None:
+            return None
+        n_rows, kept, reduced_for, acc = got
+        if reduced_for is not None:
+            if len(reduced_for) != len(directions) or any(a is not b for a, b in zip(reduced_for, directions)):
+                raise ValueError(f"phase {phase!r} was reduced along other directions than the ones asked for")
+            return list(acc)
+        return dots_from(kept, directions, n_rows)
 
 
 __all__ = ["Call", "CallRecorder", "local_uses", "tangent", "call_rows", "exact_calls", "dots_from", "row_dots",

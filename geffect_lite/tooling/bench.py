@@ -28,6 +28,7 @@ import time
 import torch
 
 from ..batching import collate
+from ..config import device
 from ..context import Context
 from ..data import load_data
 from ..engine import geffect, loop_instance_dots, objective_gradient
@@ -41,7 +42,8 @@ from .. import nll
 
 
 def _setup(model_name, n_forget=32, n_retain=8):
-    model, tok = load_model(model_name)
+    dev = device()
+    model, tok = load_model(model_name, device=None if dev == "cpu" else dev)
     data = load_data()
     rows = data.split("full")[-n_forget:] if model_name.startswith("smollm2") else data.split("forget10")
     forget = collate(rows[:n_forget], tok, idk=True)
@@ -183,7 +185,7 @@ def _status_mb(key):
     return float("nan")
 
 
-def mem_child(model_name, objective, optimizer="sgd", instances=False, plain=False):
+def mem_child(model_name, objective, optimizer="sgd", instances=False, plain=False, tokens=None):
     """In a fresh process: one ``gl.run`` step (or the plain step); print JSON with the peak memory over the
     parameter bytes. VmHWM is the process's own high-water mark (ru_maxrss would be inherited across fork+exec)
     and is reset after loading, so from_pretrained's transient peak is not charged to the step."""
@@ -209,19 +211,19 @@ def mem_child(model_name, objective, optimizer="sgd", instances=False, plain=Fal
         opt.step()
     else:
         run(model, obj, forget, retain, ref, steps=1, lr=1e-7, optimizer=optimizer, progress=False,
-            instances=instances, tokens=instances)
+            instances=instances, tokens=instances if tokens is None else tokens)
     peak = _status_mb("VmHWM")
     print(json.dumps(dict(model=model_name, objective=objective, optimizer=optimizer, instances=instances,
-                          plain=plain, param_mb=pb, baseline_mb=base, loaded_mb=loaded, peak_mb=peak,
+                          tokens=instances if tokens is None else tokens, plain=plain, param_mb=pb, baseline_mb=base, loaded_mb=loaded, peak_mb=peak,
                           ratio=(peak - base) / pb, ratio_after_load=(peak - loaded) / pb)))
 
 
-def bench_memory(model_name, objective, optimizer="sgd", instances=False):
+def bench_memory(model_name, objective, optimizer="sgd", instances=False, tokens=None):
     """Peak memory of a gl.run step and of the plain step, each in a fresh process; ratios to parameter bytes."""
     out = {}
     for plain in (False, True):
         cmd = [sys.executable, "-c", f"from geffect_lite.tooling.bench import mem_child; mem_child({model_name!r}, "
-                                     f"{objective!r}, {optimizer!r}, {instances!r}, {plain!r})"]
+                                     f"{objective!r}, {optimizer!r}, {instances!r}, {plain!r}, {tokens!r})"]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             return dict(model=model_name, objective=objective, error=res.stderr[-500:])
