@@ -192,6 +192,21 @@ def test_diagnosis_text_reads_flips_fragility_and_free_factors(monkeypatch):
                                      "not reproduced in this setting.")
 
 
+def test_diagnosis_text_of_replicated_ablations_names_them_and_its_limits(monkeypatch):
+    from geffect_lite.paper import diagnoses as D
+    fake = dict(replications=[0, 1, 2], missing={"tiny": ["a", "b"]}, free=[],
+                rows=[dict(claim="a", model="tiny", factor="risk", change="change risk", baseline="not reproduced",
+                           ablated="reproduced", flips=True),
+                      dict(claim="b", model="tiny", factor="batch", change="change batch", baseline="reproduced",
+                           ablated="not reproduced", flips=False)])
+    monkeypatch.setattr(D.results, "load", lambda name: fake)
+    monkeypatch.setattr(D, "rejudged_rows", lambda cid: [])
+    a = D.diagnosis_text("a")
+    assert "reproduced once we use change risk" in a and "what this does not show" in a and "replications 0, 1, 2" in a
+    assert "fragile on tiny: it holds at replication 0, and breaks with change batch" in D.diagnosis_text("b")
+    assert "optimizer" not in D.factors_for("ga_spike") and "optimizer_stable" in D.factors_for("ga_spike")
+
+
 def test_rejudged_text_says_whether_a_flip_survives(monkeypatch):
     from geffect_lite.paper import diagnoses as D
     rej = dict(replications=[0, 1, 2], rows=[

@@ -46,6 +46,24 @@ def test_cites_the_paper_and_ends_with_the_footer(nb):
     assert "gl.teach.footer" in "".join(last_code["source"]), "the last code cell records how it was executed"
 
 
+def cache_notices(cells):
+    """(cell, line) of every notice of the local run cache in the outputs: this machine's paths and its cache's
+    history, not the lesson (``notebooks --execute`` deletes the files it would recompute before running)."""
+    return [(i, line) for i, c in enumerate(cells) for o in c.get("outputs", [])
+            for line in "".join(o.get("text", "")).splitlines() if "run cache:" in line]
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_no_local_cache_notices_in_committed_outputs(nb):
+    bad = cache_notices(json.loads(nb.read_text())["cells"])
+    assert not bad, f"{nb.name}: the run cache's notices of the machine that executed it: {bad[:3]}"
+
+
+def test_the_cache_notice_check_can_fail():
+    cell = dict(outputs=[dict(name="stderr", text="run cache: /root/.cache/x.pkl: outdated: …; deleted, recomputing\n")])
+    assert cache_notices([dict(outputs=[]), cell]) == [(1, cell["outputs"][0]["text"].strip())]
+
+
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
 def test_committed_outputs_come_from_the_full_protocol(nb):
     meta = json.loads(nb.read_text())["metadata"].get("geffect_lite", {}).get("execution", {})
