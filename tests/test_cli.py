@@ -121,5 +121,5 @@ def test_bad_input_is_one_line_and_status_2(args, bad):
     assert out.returncode == 2, (out.returncode, out.stderr)
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, out.stderr
-    assert bad in lines[0] and "Traceback" not in out.stderr and "valid" in lines[0] or "expected" in lines[0] \
-        or "required" in lines[0] or "invalid choice" in lines[0]
+    assert bad in lines[0] and "Traceback" not in out.stderr
+    assert any(w in lines[0] for w in ("valid", "expected", "required", "invalid choice")), lines[0]
