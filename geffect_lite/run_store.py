@@ -30,7 +30,7 @@ from typing import List, Optional, Tuple
 from .config import PACKAGE_DIR, cache_dir
 
 __all__ = ["FORMAT_VERSION", "CODE_SOURCES", "code_version", "runs_dir", "write", "read", "check", "entries",
-           "table", "clear", "parse_age", "LOG"]
+           "table", "clear", "clear_stale", "parse_age", "LOG"]
 
 FORMAT_VERSION = 2            # 1: a bare pickle (no header); 2: magic, JSON header, checksummed pickle
 MAGIC = b"GEFFECT-RUN "
@@ -188,6 +188,19 @@ def clear(older_than: Optional[float] = None, folder: Optional[Path] = None) -> 
         if older_than is None or now - st.st_mtime > older_than:
             f.unlink(missing_ok=True)
             n, size = n + 1, size + st.st_size
+    return n, size
+
+
+def clear_stale(folder: Optional[Path] = None) -> Tuple[int, int]:
+    """Delete the cached runs :func:`read` would not serve (outdated, truncated, corrupted) without a notice each.
+    Returns (files deleted, bytes freed)."""
+    folder = Path(folder) if folder is not None else runs_dir()
+    n = size = 0
+    for f in folder.glob("*.pkl"):
+        if check(f)[2] is not None:
+            size += f.stat().st_size
+            f.unlink(missing_ok=True)
+            n += 1
     return n, size
 
 

@@ -70,6 +70,15 @@ def test_store_round_trip_and_every_fault(tmp_path, caplog):
         assert str(f) in lines(caplog)[0] and not f.exists(), why          # which file; deleted
 
 
+def test_clear_stale_deletes_only_what_would_be_recomputed(tmp_path):
+    good, old = tmp_path / "good.pkl", tmp_path / "old.pkl"
+    run_store.write(good, {"x": 1}, dict(key="good"))
+    run_store.write(old, {"x": 2}, dict(key="old"))
+    old.write_bytes(old.read_bytes().replace(run_store.code_version().encode(), b"0" * 12, 1))
+    n, size = run_store.clear_stale(tmp_path)
+    assert (n, good.exists(), old.exists()) == (1, True, False) and size > 0
+
+
 def test_code_version_ignores_docstrings_and_comments_only():
     a = 'def f(x):\n    """Doc."""\n    return x + 1\n'
     assert run_store._code_only(a) == run_store._code_only('def f(x):  # note\n    """Other doc."""\n\n    return x + 1\n')

@@ -149,7 +149,7 @@ def test_relative_links_resolve():
 def test_the_reference_checks_can_fail(tmp_path):
     p = tmp_path / "x.md"
     fake = [(REPO / "docs" / "x.md", "see " + "offline" + ".md and ../" + "shared" + "/notes, [a](nope.md), "
-             "[b](paper.md#where), [c](https://example.org), [d](#top)")]
+             "[b](./paper.md#where), [c](https://example.org), [d](#top)")]
     assert len(outside_references(fake)) == 1
     assert [b.split(" → ")[1] for b in broken_links(fake)] == ["nope.md"]
     assert p.parent.exists()

@@ -35,12 +35,10 @@ def execute(only: Optional[Sequence[str]] = None, timeout: int = 900, fast: bool
     os.environ["GEFFECT_FAST"] = "1" if fast else "0"
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TQDM_DISABLE", "1")
-    from .. import run_store
-    stale = [r for r in run_store.entries() if r["check"] != "ok"]
-    for r in stale:          # recomputed anyway; deleted now so that their one-line notices (this machine's cache
-        (run_store.runs_dir() / f"{r['key']}.pkl").unlink(missing_ok=True)   # paths) stay out of the outputs
-    if stale:
-        print(f"deleted {len(stale)} cached run(s) that would be recomputed (outdated or damaged)", flush=True)
+    from ..run_store import clear_stale
+    stale, _ = clear_stale()   # recomputed anyway; deleted now so that their one-line notices (this machine's cache
+    if stale:                  # paths) stay out of the committed outputs
+        print(f"deleted {stale} cached run(s) that would be recomputed (outdated or damaged)", flush=True)
     total = time.time()
     for p in paths(only, root):
         t = time.time()
