@@ -42,8 +42,7 @@ from .. import nll
 
 
 def _setup(model_name, n_forget=32, n_retain=8):
-    dev = device()
-    model, tok = load_model(model_name, device=None if dev == "cpu" else dev)
+    model, tok = load_model(model_name, device=device())
     data = load_data()
     rows = data.split("full")[-n_forget:] if model_name.startswith("smollm2") else data.split("forget10")
     forget = collate(rows[:n_forget], tok, idk=True)
@@ -191,6 +190,7 @@ def mem_child(model_name, objective, optimizer="sgd", instances=False, plain=Fal
     and is reset after loading, so from_pretrained's transient peak is not charged to the step."""
     import gc
     import transformers  # noqa: F401  (the baseline includes the runtime)
+    tokens = instances if tokens is None else tokens
     base = _status_mb("VmRSS")
     small = not model_name.startswith("smollm2")
     model, tok, forget, retain = _setup(model_name, *((32, 8) if small else (4, 4)))
@@ -211,10 +211,10 @@ def mem_child(model_name, objective, optimizer="sgd", instances=False, plain=Fal
         opt.step()
     else:
         run(model, obj, forget, retain, ref, steps=1, lr=1e-7, optimizer=optimizer, progress=False,
-            instances=instances, tokens=instances if tokens is None else tokens)
+            instances=instances, tokens=tokens)
     peak = _status_mb("VmHWM")
     print(json.dumps(dict(model=model_name, objective=objective, optimizer=optimizer, instances=instances,
-                          tokens=instances if tokens is None else tokens, plain=plain, param_mb=pb, baseline_mb=base, loaded_mb=loaded, peak_mb=peak,
+                          tokens=tokens, plain=plain, param_mb=pb, baseline_mb=base, loaded_mb=loaded, peak_mb=peak,
                           ratio=(peak - base) / pb, ratio_after_load=(peak - loaded) / pb)))
 
 
