@@ -232,3 +232,58 @@ def test_rejudged_text_says_whether_a_flip_survives(monkeypatch):
     assert not D.flips(["not reproduced"] * 3, ["reproduced", "not reproduced", "reproduced"])
     assert not D.flips(["not reproduced"] * 3, ["reproduced", "reproduced", "not testable"])
     assert D.flips(["not reproduced"] * 3, ["reproduced"] * 3)
+
+
+def test_diagnose_resumes_from_its_partial_file_and_only_with_the_same_plan(monkeypatch, tmp_path):
+    """A diagnosis cut off after some claims resumes after them on another machine (the partial file is all it
+    needs); a partial file of another plan (here: other replications) is ignored; the finished file removes it."""
+    import json
+    from geffect_lite import results as R
+    from geffect_lite.paper import diagnoses as D, scoreboard_io
+    from geffect_lite.tooling import results as tres
+    where = lambda name: tmp_path / f"{name}.json"
+    monkeypatch.setattr(R, "path", where)
+    monkeypatch.setattr(tres, "path", where)
+    monkeypatch.setattr(tres, "machine", lambda: "test")
+    monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r1")
+    missed = pd.DataFrame(dict(claim=["ga_spike", "npo_weighting", "reg_kl_term"], verdict="not reproduced"))
+    monkeypatch.setattr(D, "misses", lambda m: missed if m == "tiny" else missed.iloc[:0])
+    monkeypatch.setattr(D, "free_factors", lambda cid: [])
+    calls, cut = [], [True]
+
+    def ablate(model, cid, factors, progress=False, replications=(0,)):
+        if cid == "reg_kl_term" and cut:
+            cut.clear()
+            raise KeyboardInterrupt                     # the first session ends during the third claim
+        calls.append((cid, replications))
+        return pd.DataFrame([dict(claim=cid, factor=f, flips=False) for f in factors])
+    monkeypatch.setattr(D, "ablate", ablate)
+    with pytest.raises(KeyboardInterrupt):
+        D.diagnose("tiny", tiers=("tiny",), progress=False, replications=(0, 1))
+    part = json.loads(where("diagnoses-partial").read_text())
+    assert part["done"] == ["ga_spike", "npo_weighting"] and not where("diagnoses").exists()
+    df = D.diagnose("tiny", tiers=("tiny",), progress=False, replications=(0, 1))       # resumes: one claim left
+    assert [c for c, _ in calls] == ["ga_spike", "npo_weighting", "reg_kl_term"]
+    assert sorted(set(df.claim)) == ["ga_spike", "npo_weighting", "reg_kl_term"]
+    assert where("diagnoses").exists() and not where("diagnoses-partial").exists()
+    where("diagnoses-partial").write_text(json.dumps(dict(part, replications=[0])))   # another plan: not resumed
+    calls.clear()
+    D.diagnose("tiny", tiers=("tiny",), progress=False, replications=(0, 1))
+    assert [c for c, _ in calls] == ["ga_spike", "npo_weighting", "reg_kl_term"]
+
+
+def test_provenance_ignores_a_resumable_jobs_progress_file_only(tmp_path):
+    """git_commit's "+changes" names a change of code, not a resumable job's progress file being rewritten."""
+    import subprocess
+    from geffect_lite.tooling import results as tres
+    git = lambda *a: subprocess.run(["git", *a], cwd=tmp_path, capture_output=True, text=True, check=True).stdout
+    (tmp_path / "geffect_lite" / "results").mkdir(parents=True)
+    f, code = tmp_path / "geffect_lite" / "results" / "diagnoses-partial.json", tmp_path / "geffect_lite" / "a.py"
+    f.write_text("{}"), code.write_text("x = 1\n")
+    git("init", "-q"), git("add", "-A")
+    git("-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "c")
+    sha = git("rev-parse", "--short", "HEAD").strip()
+    f.write_text('{"done": []}')
+    assert tres.git_commit(f.parent) == sha            # the progress file alone: clean
+    code.write_text("x = 2\n")
+    assert tres.git_commit(f.parent) == sha + "+changes"     # a change of code anywhere in the tree: dirty

@@ -175,25 +175,50 @@ def factors_for(claim_id: str) -> tuple:
     return f + (("parity",) if c.runs and set(c.runs) <= PARITY_RUNS else ())
 
 
+def _partial_key(ablate_on: str, tiers, replications) -> dict:
+    """What a partial diagnosis must share with this one to be resumed: the tier ablated, the replications, the
+    misses being diagnosed, the rules (their last commit) and the factors as stated here."""
+    from .scoreboard_io import rules_commit
+    return dict(ablate_on=ablate_on, replications=list(replications),
+                missing={m: list(misses(m).claim) for m in tiers}, rules_commit=rules_commit(),
+                factors={f: FACTORS[f][1] for f in FACTORS}, stable_scales=list(STABLE_SCALES))
+
+
 def diagnose(ablate_on: str = "tiny", tiers=TIER_MODELS, progress: bool = True, command: str = "",
              replications=REJUDGE_REPLICATIONS) -> pd.DataFrame:
     """For every claim that misses on some tier of the committed scoreboards: ablate it on ``ablate_on`` (the
     cheapest tier) if it misses there too, one factor at a time, at each of ``replications`` (a flip counts by
-    :func:`flips`), and add the free factors (rates, tiers). Commits ``results/diagnoses.json``."""
+    :func:`flips`), and add the free factors (rates, tiers). Commits ``results/diagnoses.json``.
+
+    Resumable across machines: after each claim the rows so far go to ``results/diagnoses-partial.json`` (commit it
+    to carry a long diagnosis over to another session); a later call with the same tier, replications, misses, rules
+    and factors starts after the claims it holds, and the partial file is removed once the whole file is written."""
+    from ..tooling.results import save      # writing is tooling (git, provenance)
     t0, frames = time.time(), []
+    key = _partial_key(ablate_on, tiers, replications)
+    part = results.load("diagnoses-partial")
+    done, before = set(), 0.0
+    if part is not None and all(part.get(k) == v for k, v in key.items()):
+        frames.append(pd.DataFrame(part["rows"]))
+        done, before = set(part["done"]), float(part["provenance"].get("seconds", 0.0))
+        if progress:
+            print(f"resuming the partial diagnosis ({len(done)} claims done, {before / 60:.0f} min)", flush=True)
     missing = {cid for m in tiers for cid in misses(m).claim}
     order = [c.id for c in CLAIMS if c.id in missing]
     here = set(misses(ablate_on).claim)
-    for cid in order:
-        if cid in here and factors_for(cid):
-            frames.append(ablate(ablate_on, cid, factors_for(cid), progress=progress,
-                                 replications=tuple(replications)))
+    todo = [cid for cid in order if cid in here and factors_for(cid) and cid not in done]
+    for cid in todo:
+        frames.append(ablate(ablate_on, cid, factors_for(cid), progress=progress, replications=tuple(replications)))
+        done.add(cid)
+        if cid != todo[-1]:
+            save("diagnoses-partial", dict(key, done=sorted(done), rows=pd.concat(frames).to_dict("records")),
+                 command=command or "python -m geffect_lite claims --diagnose", seconds=before + time.time() - t0)
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    from ..tooling.results import save      # writing is tooling (git, provenance)
     save("diagnoses", dict(ablate_on=ablate_on, replications=list(replications),
                            missing={m: list(misses(m).claim) for m in tiers},
                            rows=df.to_dict("records"), free=[f for cid in order for f in free_factors(cid)]),
-         command=command or "python -m geffect_lite claims --diagnose", seconds=time.time() - t0)
+         command=command or "python -m geffect_lite claims --diagnose", seconds=before + time.time() - t0)
+    results.path("diagnoses-partial").unlink(missing_ok=True)
     return df
 
 

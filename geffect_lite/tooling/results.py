@@ -15,13 +15,18 @@ from pathlib import Path
 from ..results import HERE, load, path, provenance_line
 
 
-def git_commit() -> str:
-    """The repository's short commit ("+changes" when tracked files differ from it; "unknown" outside git)."""
+#: a resumable job's progress file (``results/<name>-partial.json``) is an output being written, not a change of code
+PARTIAL_SPEC = ":(top,exclude,glob)geffect_lite/results/*-partial.json"
+
+
+def git_commit(where: Path = HERE) -> str:
+    """The repository's short commit ("+changes" when tracked files other than a resumable job's progress file
+    differ from it; "unknown" outside git)."""
     try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True, text=True,
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=where, capture_output=True, text=True,
                              timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=HERE,
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)",
+                                PARTIAL_SPEC], cwd=where, capture_output=True, text=True, timeout=10).stdout.strip()
         return out.stdout.strip() + ("+changes" if dirty else "") if out.returncode == 0 else "unknown"
     except Exception:
         return "unknown"
