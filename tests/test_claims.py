@@ -287,3 +287,36 @@ def test_provenance_ignores_a_resumable_jobs_progress_file_only(tmp_path):
     assert tres.git_commit(f.parent) == sha            # the progress file alone: clean
     code.write_text("x = 2\n")
     assert tres.git_commit(f.parent) == sha + "+changes"     # a change of code anywhere in the tree: dirty
+
+
+def test_a_factor_with_one_replication_is_ablated_there_only_and_never_flips(monkeypatch):
+    """forget10 (the data factor) exists at replication 0 only: asked for replications 0-2, the diagnosis runs it at
+    0 alone, says so, and does not count its flip; the other factors run at every replication."""
+    from types import SimpleNamespace
+    from geffect_lite.paper import diagnoses as D
+    made = []
+
+    class FakeRuns:
+        def __init__(self, model, changes=None, replication=0, lr_scale=1.0):
+            self.changes, self.replication = changes or {}, replication
+            made.append((tuple(sorted(self.changes)), replication))
+
+        def request(self, key):
+            return None, SimpleNamespace(name="paper", optimizer="adamw", lr=1e-3, risk="token_mean", batch=None,
+                                         split=self.changes.get("split", "forget05"), n_forget=None, steps=24,
+                                         warmup=0, decay=False)
+
+        def steps(self, key):
+            raise KeyError(key)
+
+    def board(runs, claims):
+        v = "reproduced" if runs.changes else "not reproduced"           # every change "flips" it
+        return pd.DataFrame([dict(verdict=v, numbers="", reason="")])
+    monkeypatch.setattr(D, "Runs", FakeRuns)
+    monkeypatch.setattr(D, "scoreboard", board)
+    df = D.ablate("tiny", "ga_spike", ("risk", "data"), replications=(0, 1, 2)).set_index("factor")
+    assert df.loc["risk", "replications"] == [0, 1, 2] and bool(df.loc["risk", "flips"])
+    assert df.loc["data", "replications"] == [0] and not df.loc["data", "flips"]
+    assert "replication 0 only" in df.loc["data", "change"]
+    assert sorted(r for c, r in made if "split" in c) == [0]
+    assert "data" not in D.ablate("tiny", "ga_spike", ("data",), replications=(1, 2)).get("factor", pd.Series()).tolist()

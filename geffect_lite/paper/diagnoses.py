@@ -22,7 +22,8 @@ factor         change
 =============  =================================================================================================
 
 A flip counts only if the claim flips (not reproduced → reproduced) in ≥ 80 % of the replications ablated
-(``verdicts.SHARE``) and in none of them from or to a "not testable" run (:func:`flips`).
+(``verdicts.SHARE``) and in none of them from or to a "not testable" run (:func:`flips`). ``data`` exists at
+replication 0 only (forget10 is all ten authors): it is ablated there alone, says so, and never counts as a flip.
 """
 from __future__ import annotations
 
@@ -50,6 +51,12 @@ FACTORS = {
 }
 FACTORS["optimizer_stable"] = ({"setting": "theory"}, "plain SGD instead of AdamW, at the largest fraction of SGD's "
                                                     "rate at which no replication's run is not testable")
+#: factors that exist at some replications only, and why: a row of such a factor is made at those replications
+#: alone, says so in its ``change``, and never counts as a flip (it has fewer replications than the rule asks for)
+ONE_REPLICATION = {"data": (0,)}
+ONE_REPLICATION_WHY = {"data": "forget10 is all ten authors, so it has no other replication"}
+
+
 STABLE_SCALES = (1.0, 0.5, 0.25, 0.125, 0.0625, 0.03125)   # × SGD's calibrated rate, tried in this order
 REJUDGE_REPLICATIONS = (0, 1, 2)    # the re-judgement's replications (the scoreboard's first three)
 NEW_SUSPECTS = (("ga_spike", "schedule"),            # factors never tried before: the schedule, for the missing decay
@@ -125,17 +132,24 @@ def ablate(model: str, claim_id: str, factors=tuple(FACTORS), progress: bool = F
         if claim_id in END_METRIC and f in ("parity", "risk", "optimizer", "optimizer_stable"):
             continue                        # the Table 1 claims read end metrics, not G-effects or this optimiser
         changes, what = FACTORS[f]
+        reps = tuple(r for r in replications if r in ONE_REPLICATION.get(f, (r,)))
+        if not reps:
+            continue
+        if reps != tuple(replications):
+            what += f" (replication {', '.join(map(str, reps))} only: {ONE_REPLICATION_WHY[f]})"
         t0 = time.time()
         scale, tried = stable_scale(model, claim_id, replications) if f == "optimizer_stable" else (1.0, [])
-        runs = [Runs(model, changes=changes, replication=r, lr_scale=scale) for r in replications]
+        runs = [Runs(model, changes=changes, replication=r, lr_scale=scale) for r in reps]
         got = [scoreboard(runs=x, claims=[claim_id]).iloc[0] for x in runs]
+        b_here = [b for r, b in zip(replications, base) if r in reps]
         key = by_id(claim_id).runs[0] if by_id(claim_id).runs else "ga"
         S0, S1 = base_runs[0].request(key)[1], runs[0].request(key)[1]
-        rows.append(dict(claim=claim_id, model=model, factor=f, change=what, baseline=base[0].verdict,
-                         ablated=got[0].verdict, replications=list(replications),
-                         baselines=[b.verdict for b in base], ablateds=[g.verdict for g in got],
+        rows.append(dict(claim=claim_id, model=model, factor=f, change=what, baseline=b_here[0].verdict,
+                         ablated=got[0].verdict, replications=list(reps),
+                         baselines=[b.verdict for b in b_here], ablateds=[g.verdict for g in got],
                          factors=_factors(S0, S1), lr_base=S0.lr, lr_ablated=S1.lr, scales_tried=tried,
-                         flips=flips([b.verdict for b in base], [g.verdict for g in got]),
+                         flips=len(reps) == len(replications)          # fewer replications than asked: no flip
+                         and flips([b.verdict for b in b_here], [g.verdict for g in got]),
                          numbers=got[0].numbers, reason=got[0].reason, seconds=time.time() - t0,
                          series_base=series_base, series=_series(runs[0], claim_id)))
         if progress:
