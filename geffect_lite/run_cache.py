@@ -84,7 +84,8 @@ def _request(objective: str, hparams: dict, S: Setting, record: dict) -> dict:
     if cls is not None and getattr(cls, "fn", None) is not None:     # a user objective: keyed by its code too
         objective = f"{objective}:{_fingerprint(cls.fn)}"
     from .config import device
-    where = {} if device() == "cpu" else dict(device=device().split(":")[0])    # a GPU run is never served on CPU
+    dev = device()
+    where = {} if dev == "cpu" else dict(device=dev.split(":")[0])    # a GPU run is never served on CPU
     return dict(v=CACHE_VERSION, setting=S.key(), objective=objective, hparams=hparams, record=rec, **where)
 
 

@@ -22,7 +22,6 @@ instance. The caller also vouches that term b reads row b only (true of every bu
 from __future__ import annotations
 
 import weakref
-from weakref import WeakKeyDictionary
 from contextlib import contextmanager
 from typing import Dict, List, Optional, Sequence
 
@@ -125,26 +124,35 @@ def local_uses(call: Call) -> Dict[int, int]:
     return cnt
 
 
+STACK_NUMEL = 1 << 20    # directions' weights up to this many elements in all are stacked into one matmul (copy cheap)
+
+
 def _linear_rows(call: Call, g: torch.Tensor, ws: Sequence, cs: Sequence, n_rows: int) -> torch.Tensor:
-    """[Σ_t δ_tᵀ(V_W x_t + V_c) per row] for K directions at once ([K, n_rows]; ``ws``/``cs`` hold each direction's
-    weight and bias, or None): the K weights stacked into one matmul on the narrow side, (δ V_W)·x when the layer
-    widens (an lm_head: no [N, vocab] product), (x V_Wᵀ)·δ otherwise. fp32 sums per position, fp64 over positions."""
+    """[Σ_t δ_tᵀ(V_W x_t + V_c) per row] for K directions ([K, n_rows]; ``ws``/``cs`` hold each direction's weight
+    and bias, or None), on the narrow side of the layer: (δ V_W)·x when it widens (an lm_head: no [N, vocab]
+    product), (x V_Wᵀ)·δ otherwise. Small weights are stacked into one matmul; large ones go one matmul each, as
+    transposed views, so that no weight is copied (a copy of SmolLM2's 28 M-element embedding costs more than the
+    matmul). fp32 sums per position, fp64 over positions."""
     x, g = call.args[0].reshape(-1, call.args[0].shape[-1]), g.reshape(-1, g.shape[-1])   # [N, in], [N, out]
-    K, (N, d_out), d_in = len(ws), g.shape, x.shape[1]
-    per_pos = torch.zeros(N, K, dtype=g.dtype, device=g.device)                           # [N, K]
+    N, d_out, d_in = g.shape[0], g.shape[1], x.shape[1]
+    per_pos = torch.zeros(len(ws), N, dtype=g.dtype, device=g.device)                     # [K, N]
     have = [k for k, w in enumerate(ws) if w is not None]
-    if have:
-        W = torch.stack([ws[k] if call.kind == "linear" else ws[k].T for k in have])        # [K', out, in]
+    Ws = [ws[k] if call.kind == "linear" else ws[k].T for k in have]                       # [out, in] views
+    if len(have) > 1 and len(have) * d_out * d_in <= STACK_NUMEL:
+        W = torch.stack(Ws)                                                                 # [K', out, in]
         if d_out > d_in:
-            per_pos[:, have] = ((g @ W.permute(1, 0, 2).reshape(d_out, -1)).view(N, len(have), d_in)
-                                * x[:, None, :]).sum(-1)                                    # [N, K', in] · x
+            per_pos[have] = ((g @ W.permute(1, 0, 2).reshape(d_out, -1)).view(N, len(have), d_in)
+                             * x[:, None, :]).sum(-1).T                                     # [N, K', in] · x
         else:
-            per_pos[:, have] = ((x @ W.reshape(-1, d_in).T).view(N, len(have), d_out)
-                                * g[:, None, :]).sum(-1)                                    # [N, K', out] · δ
-    have = [k for k, c in enumerate(cs) if c is not None]
-    if have:
-        per_pos[:, have] += g @ torch.stack([cs[k] for k in have]).T                       # [N, K']
-    return per_pos.T.reshape(K, n_rows, -1).sum(2, dtype=torch.float64)
+            per_pos[have] = ((x @ W.reshape(-1, d_in).T).view(N, len(have), d_out)
+                             * g[:, None, :]).sum(-1).T                                     # [N, K', out] · δ
+    else:
+        for k, W in zip(have, Ws):
+            per_pos[k] = ((g @ W) * x).sum(-1) if d_out > d_in else ((x @ W.T) * g).sum(-1)    # [N]
+    for k, c in enumerate(cs):
+        if c is not None:
+            per_pos[k] += g @ c                                                             # [N]
+    return per_pos.reshape(len(ws), n_rows, -1).sum(2, dtype=torch.float64)
 
 
 def tangent(call: Call, V: Sequence) -> Optional[torch.Tensor]:
@@ -173,7 +181,8 @@ def tangent(call: Call, V: Sequence) -> Optional[torch.Tensor]:
     return torch.func.jvp(f, tuple(params[n].detach() for n in names), tuple(v[n].detach() for n in names))[1]
 
 
-_AFFINE: "WeakKeyDictionary" = WeakKeyDictionary()     # module → "linear" (f(0) = 0), "affine", or None (neither)
+# module → "linear" (f(0) = 0), "affine", or None (neither)
+_AFFINE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def _call_with(call: Call, values: Dict[str, Optional[torch.Tensor]]) -> torch.Tensor:
@@ -202,11 +211,16 @@ def _affine_kind(call: Call) -> Optional[str]:
     return _AFFINE[m]
 
 
+def _weight_bias(call: Call, directions: Sequence[Sequence]):
+    """([V's weight on this call], [V's bias on this call]) for each V in ``directions`` (None where absent)."""
+    at = dict(zip(call.names, call.index))
+    return ([V[at[n]] if n in at else None for V in directions] for n in ("weight", "bias"))
+
+
 def call_rows(call: Call, g: torch.Tensor, V: Sequence, n_rows: int) -> Optional[torch.Tensor]:
     """[⟨this call's share of ∇s_b, V⟩ for each row b] (fp64), from its output gradient g; None if V is zero here."""
     if call.kind in ("linear", "conv1d"):
-        at = dict(zip(call.names, call.index))
-        w, c = (V[at[n]] if n in at else None for n in ("weight", "bias"))
+        (w,), (c,) = _weight_bias(call, [V])
         return None if w is None and c is None else _linear_rows(call, g, [w], [c], n_rows)[0]
     y = tangent(call, V)
     if y is None:
@@ -232,21 +246,24 @@ def exact_calls(calls: Sequence[Call], scalar: torch.Tensor, params, n_rows: int
     return live if seen == uses else None       # else a parameter is used outside the modules that own it
 
 
-def dots_from(used, directions: Sequence[Sequence], n_rows: int) -> List[torch.Tensor]:
-    """[Σ over (call, output gradient) pairs of the per-row dots with V] for each V in ``directions``."""
-    acc = torch.zeros(len(directions), n_rows, dtype=torch.float64)
+def dots_into(acc: torch.Tensor, used, directions: Sequence[Sequence], n_rows: int) -> torch.Tensor:
+    """``acc`` ([K, n_rows], fp64) plus, for each (call, output gradient) pair in ``used``, its per-row dots with
+    each V in ``directions``."""
     with torch.no_grad():
         for c, g in used:
-            if c.kind in ("linear", "conv1d"):       # every direction in one stacked matmul
-                at = dict(zip(c.names, c.index))
-                ws, cs = ([V[at[n]] if n in at else None for V in directions] for n in ("weight", "bias"))
-                acc += _linear_rows(c, g, ws, cs, n_rows).cpu()
+            if c.kind in ("linear", "conv1d"):
+                acc += _linear_rows(c, g, *_weight_bias(c, directions), n_rows).cpu()
                 continue
             for k, V in enumerate(directions):
                 r = call_rows(c, g, V, n_rows)
                 if r is not None:
                     acc[k] += r.cpu()
-    return list(acc)
+    return acc
+
+
+def dots_from(used, directions: Sequence[Sequence], n_rows: int) -> List[torch.Tensor]:
+    """[Σ over (call, output gradient) pairs of the per-row dots with V] for each V in ``directions``."""
+    return list(dots_into(torch.zeros(len(directions), n_rows, dtype=torch.float64), used, directions, n_rows))
 
 
 def row_dots(calls: Sequence[Call], scalar: torch.Tensor, params, directions: Sequence[Sequence], n_rows: int,
@@ -305,7 +322,7 @@ class Capture:
         if directions is None:                   # directions not known yet: keep the gradient for later
             kept.append((self.recorder.calls[i], g.detach()))
         else:                                    # reduce it now and let it go (the activation-sized δ is not kept)
-            acc += torch.stack(dots_from([(self.recorder.calls[i], g.detach())], directions, n_rows))
+            dots_into(acc, [(self.recorder.calls[i], g.detach())], directions, n_rows)
 
     @contextmanager
     def catching(self, phase: Optional[str], scalar: torch.Tensor, n_rows: int, tags: Sequence[str],
