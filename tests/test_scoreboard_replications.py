@@ -163,3 +163,44 @@ def test_stable_scale_is_chosen_from_testability_alone(monkeypatch):
     table.update({x: ["not testable", "not testable"] for x in D.STABLE_SCALES})
     k, tried = D.stable_scale("tiny", "ga_layers", (0, 1))
     assert k == D.STABLE_SCALES[-1] and len(tried) == len(D.STABLE_SCALES)     # none stable: the smallest, untestable
+
+
+def test_a_sensitivity_grid_resumes_from_its_partial_file_of_the_same_plan(monkeypatch, tmp_path):
+    """Each finished cell goes to the partial file; another machine with that file reruns only the missing cells;
+    a file of another plan (other rules) is not read."""
+    import json
+    import importlib
+    from geffect_lite import results as R, models
+    S = importlib.import_module("geffect_lite.paper.scoreboard")     # the module (the package exports a function)
+    from geffect_lite.tooling import results as tres
+    where = lambda name: tmp_path / f"{name}.json"
+    monkeypatch.setattr(R, "path", where)
+    monkeypatch.setattr(tres, "path", where)
+    monkeypatch.setattr(tres, "machine", lambda: "test")
+    monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r1")
+    monkeypatch.setattr(models, "model_fingerprint", lambda m: "fp")
+    ran, cut = [], [True]
+
+    def board(model, replication=0, lr_scale=1.0, **kw):
+        if (replication, lr_scale) == (1, 0.5) and cut:
+            cut.clear()
+            raise KeyboardInterrupt                   # the machine goes away during the fourth cell
+        ran.append((replication, lr_scale))
+        df = pd.DataFrame([dict(claim="ga_spike", paper="p", kind="k", group="claim", verdict="reproduced",
+                                numbers="", reason="", replication=replication, seed=replication,
+                                lr_scale=lr_scale, values={"x": float(replication)})])
+        df.attrs["config"] = dict(replication=replication)
+        return df
+    monkeypatch.setattr(S, "scoreboard", board)
+    grid = dict(replications=(0, 1), lr_scales=(0.5, 1.0, 2.0), partial="scoreboard-fake-partial")
+    with pytest.raises(KeyboardInterrupt):
+        S.sensitivity("fake", **grid)
+    assert len(json.loads(where("scoreboard-fake-partial").read_text())["cells"]) == 3
+    long = S.sensitivity("fake", **grid)
+    assert ran == [(0, 0.5), (0, 1.0), (0, 2.0), (1, 0.5), (1, 1.0), (1, 2.0)]       # each cell run once in all
+    assert list(zip(long.replication, long.lr_scale)) == S.grid((0, 1), (0.5, 1.0, 2.0))
+    assert long["values"].iloc[3] == {"x": 1.0} and long.attrs["config"]["runs"][0] == dict(replication=0)
+    monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r2")              # other rules: not resumed
+    ran.clear()
+    S.sensitivity("fake", **grid)
+    assert len(ran) == 6

@@ -40,16 +40,19 @@ def claims_main(args) -> None:
                       command=" ".join(["python -m geffect_lite"] + sys.argv[1:]))
         return _show(df.drop(columns=[c for c in ("series", "series_base") if c in df]), args.json)
     if args.sensitivity:
+        name = f"scoreboard-{args.model}" + ("" if args.setting == "paper" else f"-{args.setting}")
         long = sensitivity(args.model, replications=tuple(args.replications), lr_scales=tuple(args.lr_scales),
                            fast=args.fast or None, claims=args.claims, progress=not args.json,
-                           setting=args.setting)
+                           setting=args.setting, partial=f"{name}-partial" if args.save else None)
         if args.save:
             command = " ".join(["python -m geffect_lite"] + sys.argv[1:])
-            seconds = time.time() - t0
+            seconds = time.time() - t0 + long.attrs.get("seconds_before", 0.0)
             if args.claims and args.setting == "paper":   # re-judge a few claims on the same runs, keep the others
                 long, command, before = merge_rejudged(args.model, long, command)
                 seconds += before
             save(args.model, long, command, seconds, setting=args.setting)
+            from .. import results
+            results.path(f"{name}-partial").unlink(missing_ok=True)      # the whole grid is committed now
         agg = aggregate(long)
         if args.json:
             return _show(agg, True)

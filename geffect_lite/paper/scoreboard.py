@@ -4,7 +4,8 @@ live on one model, then over replications and learning rates, and at three scale
 * :func:`scoreboard` — one row per claim at one replication and learning-rate scale: claim, paper, kind, group,
   verdict, numbers, reason (the rule, and what was seen instead when it misses).
 * :func:`sensitivity` — the full grid: every replication (``protocol.Setting.replication``: other forgotten authors,
-  other retain rows) at every rate scale (×½, ×1, ×2 by default), stacked; resumable, since every run is cached.
+  other retain rows) at every rate scale (×½, ×1, ×2 by default), stacked; resumable, since every run is cached,
+  and across machines from a committed partial file of its finished cells.
 * :func:`aggregate` — one verdict per claim from those rows, by :mod:`.verdicts` (``tidy`` → ``verdict_table``):
   **reproduced** iff the rule holds in ≥ 80 % of the testable replications at EACH rate, **not reproduced** if in
   none, **fragile** otherwise, **not testable** / **not applicable** / **not run** (verdicts.FINAL); with the claim's
@@ -91,19 +92,69 @@ def grid(replications=REPLICATIONS, lr_scales=LR_SCALES) -> list:
 
 
 def sensitivity(model: str = "tiny", replications=REPLICATIONS, lr_scales=LR_SCALES, fast: Optional[bool] = None,
-                claims=None, progress: bool = False, setting: str = "paper") -> pd.DataFrame:
+                claims=None, progress: bool = False, setting: str = "paper", partial: Optional[str] = None
+                ) -> pd.DataFrame:
     """The scoreboard at every replication × rate scale (:func:`grid`), stacked (columns ``replication``, ``seed``,
-    ``lr_scale``). Every run is cached, so an interrupted grid resumes where it stopped."""
-    out = []
+    ``lr_scale``). Every run is cached, so an interrupted grid resumes where it stopped on this machine. With
+    ``partial`` (a results name), each finished cell is also written to ``results/<partial>.json``, and the cells a
+    file of the same plan (:func:`_plan`: model, setting, fast, claims, grid, rules commit, model build) holds are
+    read from it instead of being rerun: a grid of hours can be carried over to another machine by committing it."""
+    plan = _plan(model, replications, lr_scales, fast, claims, setting) if partial else None
+    out, t0, before = _resumed(partial, plan, progress), time.time(), 0.0
+    if partial and out:
+        before = float(_partial_file(partial)["provenance"].get("seconds", 0.0))
     for r, k in grid(replications, lr_scales):
+        if (r, float(k)) in out:
+            continue
         if progress:
             print(f"== {model}: replication {r}, lr ×{k:g}", flush=True)
-        out.append(scoreboard(model, replication=r, lr_scale=k, fast=fast, claims=claims, progress=progress,
-                              setting=setting))
+        out[(r, float(k))] = scoreboard(model, replication=r, lr_scale=k, fast=fast, claims=claims,
+                                        progress=progress, setting=setting)
+        if partial and len(out) < len(grid(replications, lr_scales)):
+            _write_partial(partial, plan, out, before + time.time() - t0)
+    out = [out[(r, float(k))] for r, k in grid(replications, lr_scales)]
     long = pd.concat(out, ignore_index=True)
     long.attrs["config"] = dict(out[0].attrs["config"], runs=[o.attrs["config"] for o in out], peak_rss_mb=peak_rss_mb(),
                                 replications=[int(r) for r in replications], lr_scales=[float(k) for k in lr_scales])
+    long.attrs["seconds_before"] = before       # spent on the resumed cells, on the machine(s) that ran them
     return long
+
+
+def _plan(model, replications, lr_scales, fast, claims, setting) -> dict:
+    """What a partial grid must share with this one to be resumed."""
+    from ..models import model_fingerprint
+    from .scoreboard_io import rules_commit
+    return dict(model=model, setting=setting, fast=bool(fast), claims=sorted(claims) if claims else None,
+                replications=[int(r) for r in replications], lr_scales=[float(k) for k in lr_scales],
+                rules_commit=rules_commit(), model_fingerprint=model_fingerprint(model))
+
+
+def _partial_file(name: str) -> Optional[dict]:
+    from .. import results
+    return results.load(name)
+
+
+def _resumed(partial: Optional[str], plan: Optional[dict], progress: bool) -> dict:
+    """{(replication, rate): its scoreboard} from ``results/<partial>.json`` when that file is of ``plan``."""
+    d = _partial_file(partial) if partial else None
+    if d is None or any(d.get(k) != v for k, v in plan.items()):
+        return {}
+    got = {}
+    for cell in d["cells"]:
+        df = pd.DataFrame(cell["rows"]).assign(values=cell["values"])
+        df.attrs["config"] = cell["config"]
+        got[(int(cell["replication"]), float(cell["lr_scale"]))] = df
+    if progress:
+        print(f"resuming {partial}: {len(got)} cells done", flush=True)
+    return got
+
+
+def _write_partial(name: str, plan: dict, cells: dict, seconds: float) -> None:
+    from ..tooling.results import save      # writing is tooling (git, provenance)
+    save(name, dict(plan, cells=[dict(replication=r, lr_scale=k, config=df.attrs.get("config", {}),
+                                      rows=df.drop(columns=["values"]).to_dict("records"),
+                                      values=df["values"].tolist()) for (r, k), df in cells.items()]),
+         command="claims --sensitivity (partial)", seconds=seconds)
 
 
 def _tidy(long: pd.DataFrame) -> pd.DataFrame:
