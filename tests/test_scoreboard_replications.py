@@ -204,3 +204,38 @@ def test_a_sensitivity_grid_resumes_from_its_partial_file_of_the_same_plan(monke
     ran.clear()
     S.sensitivity("fake", **grid)
     assert len(ran) == 6
+
+
+def test_a_sensitivity_grid_extends_the_committed_grid_of_the_same_rules_and_model(monkeypatch, tmp_path):
+    """Replication 0 committed, replications 0-1 asked: only replication 1 runs, and the carried cell names the
+    commit it came from; a committed grid of other rules is not extended."""
+    import importlib
+    from geffect_lite import results as R, models
+    from geffect_lite.tooling import results as tres
+    S = importlib.import_module("geffect_lite.paper.scoreboard")
+    where = lambda name: tmp_path / f"{name}.json"
+    monkeypatch.setattr(R, "path", where)
+    monkeypatch.setattr(tres, "path", where)
+    monkeypatch.setattr(tres, "machine", lambda: "test")
+    monkeypatch.setattr(tres, "git_commit", lambda where=None: "abc1234")
+    monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r1")
+    monkeypatch.setattr(models, "model_fingerprint", lambda m: "fp")
+    ran = []
+
+    def board(model, replication=0, lr_scale=1.0, **kw):
+        ran.append((replication, lr_scale))
+        df = pd.DataFrame([dict(claim="ga_spike", paper="p", kind="k", group="claim", verdict="reproduced",
+                                numbers="", reason="", replication=replication, seed=replication,
+                                lr_scale=lr_scale, values={"x": float(replication)})])
+        df.attrs["config"] = dict(replication=replication, fast=False, figure_setting="paper")
+        return df
+    monkeypatch.setattr(S, "scoreboard", board)
+    scoreboard_io.save("fake", S.sensitivity("fake", replications=(0,), lr_scales=(1.0,)), "cmd", 1.0)
+    ran.clear()
+    long = S.sensitivity("fake", replications=(0, 1), lr_scales=(1.0,), partial="scoreboard-fake-partial")
+    assert ran == [(1, 1.0)] and list(long.replication) == [0, 1]
+    assert long.attrs["config"]["runs"][0]["carried_from"] == "abc1234"
+    monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r2")
+    ran.clear()
+    S.sensitivity("fake", replications=(0, 1), lr_scales=(1.0,), partial="scoreboard-fake-partial")
+    assert ran == [(0, 1.0), (1, 1.0)]

@@ -100,9 +100,8 @@ def sensitivity(model: str = "tiny", replications=REPLICATIONS, lr_scales=LR_SCA
     file of the same plan (:func:`_plan`: model, setting, fast, claims, grid, rules commit, model build) holds are
     read from it instead of being rerun: a grid of hours can be carried over to another machine by committing it."""
     plan = _plan(model, replications, lr_scales, fast, claims, setting) if partial else None
-    out, t0, before = _resumed(partial, plan, progress), time.time(), 0.0
-    if partial and out:
-        before = float(_partial_file(partial)["provenance"].get("seconds", 0.0))
+    out, t0 = _resumed(partial, plan, progress), time.time()
+    before = sum(float(df.attrs["config"].get("seconds", 0.0)) for df in out.values())   # the resumed cells' own
     for r, k in grid(replications, lr_scales):
         if (r, float(k)) in out:
             continue
@@ -135,18 +134,47 @@ def _partial_file(name: str) -> Optional[dict]:
 
 
 def _resumed(partial: Optional[str], plan: Optional[dict], progress: bool) -> dict:
-    """{(replication, rate): its scoreboard} from ``results/<partial>.json`` when that file is of ``plan``."""
-    d = _partial_file(partial) if partial else None
-    if d is None or any(d.get(k) != v for k, v in plan.items()):
+    """{(replication, rate): its scoreboard} for the cells of ``plan``'s grid that are done: from
+    ``results/<partial>.json`` when that file is of ``plan``, else from the committed grid it extends
+    (``results/<partial without -partial>.json``) when that was judged by the same rules on the same model build,
+    in the same setting and mode (e.g. replication 0 committed, replications 0-2 asked: only 1 and 2 are run)."""
+    if not partial:
         return {}
+    d = _partial_file(partial)
+    carried = {}
+    if d is None or any(d.get(k) != v for k, v in plan.items()):
+        d = _partial_file(partial[: -len("-partial")])
+        cells = _committed_cells(d, plan)
+        carried = dict(carried_from=d["provenance"].get("commit", "?")) if cells else {}
+    else:
+        cells = d["cells"]
     got = {}
-    for cell in d["cells"]:
-        df = pd.DataFrame(cell["rows"]).assign(values=cell["values"])
-        df.attrs["config"] = cell["config"]
-        got[(int(cell["replication"]), float(cell["lr_scale"]))] = df
-    if progress:
+    for cell in cells:
+        key = (int(cell["replication"]), float(cell["lr_scale"]))
+        if key in set(grid(plan["replications"], plan["lr_scales"])):
+            df = pd.DataFrame(cell["rows"]).assign(values=cell["values"])
+            df.attrs["config"] = dict(cell["config"], **carried)
+            got[key] = df
+    if progress and got:
         print(f"resuming {partial}: {len(got)} cells done", flush=True)
     return got
+
+
+def _committed_cells(d: Optional[dict], plan: dict) -> list:
+    """The cells of a committed grid (``scoreboard_io.save``'s file), if it was judged as ``plan`` asks."""
+    if d is None or "replication" not in (d.get("rows") or [{}])[0]:
+        return []
+    prov, cfg = d.get("provenance", {}), d.get("config", {})
+    same = (prov.get("rules_commit") == plan["rules_commit"] and prov.get("model_fingerprint") ==
+            plan["model_fingerprint"] and bool(cfg.get("fast")) == plan["fast"] and plan["claims"] is None
+            and cfg.get("figure_setting", "paper") == plan["setting"])
+    if not same:
+        return []
+    rows = pd.DataFrame(d["rows"]).assign(values=d["values"])
+    configs = dict(zip(grid(cfg["replications"], cfg["lr_scales"]), cfg.get("runs", [])))
+    return [dict(replication=r, lr_scale=k, config=configs.get((int(r), float(k)), {}),
+                 rows=g.drop(columns=["values"]).to_dict("records"), values=g["values"].tolist())
+            for (r, k), g in rows.groupby(["replication", "lr_scale"], sort=False)]
 
 
 def _write_partial(name: str, plan: dict, cells: dict, seconds: float) -> None:
