@@ -46,8 +46,15 @@ def test_bad_objective_is_named():
 
 
 def test_a_small_sweep_matches_a_direct_evaluation(tmp_path, monkeypatch):
+    from geffect_lite import results as R
+    from geffect_lite.tooling import results as tres
     monkeypatch.setenv("GEFFECT_CACHE", str(tmp_path))
-    df = F.points("tiny", replication=1, scales=(0.5,), objectives=("wga",), fast=True, progress=False)
+    real = R.path
+    where = lambda name: tmp_path / f"{name}.json" if name.startswith("frontier") else real(name)
+    monkeypatch.setattr(R, "path", where)
+    monkeypatch.setattr(tres, "path", where)
+    df = F.points("tiny", replication=1, scales=(0.5,), objectives=("wga",), fast=True, progress=False,
+                  keep_partial=True)
     assert list(df.objective) == ["original", "wga"] and (df.replication == 1).all()
     import geffect_lite as gl
     from geffect_lite.paper import table
@@ -61,6 +68,10 @@ def test_a_small_sweep_matches_a_direct_evaluation(tmp_path, monkeypatch):
     assert 0 <= df.iloc[1].model_utility <= 1 and 0 <= df.iloc[1].forget_quality <= 1
     again = F.points("tiny", replication=1, scales=(0.5,), objectives=("wga",), fast=True, progress=False)
     pd.testing.assert_frame_equal(df, again)                       # from the disk cache
+    monkeypatch.setenv("GEFFECT_CACHE", str(tmp_path / "another-machine"))     # no disk cache there …
+    monkeypatch.setattr(table, "unlearn", lambda *a: pytest.fail("a committed point was recomputed"))
+    carried = F.points("tiny", replication=1, scales=(0.5,), objectives=("wga",), fast=True, progress=False)
+    pd.testing.assert_frame_equal(df, carried, check_dtype=False)  # … but the committed partial file
 
 
 def _m(rows):

@@ -113,8 +113,8 @@ def frontier_main(args) -> None:
     t0 = time.time()
     kw = dict(fast=args.fast or None, progress=not args.json)
     reps = tuple(args.seeds)
-    df = pd.concat([F.frontier(args.model, replications=reps, hparams=h, **kw) for h in F.HPARAM_SETS],
-                   ignore_index=True)
+    df = pd.concat([F.frontier(args.model, replications=reps, hparams=h, keep_partial=bool(args.save), **kw)
+                    for h in F.HPARAM_SETS], ignore_index=True)
     m = pd.concat([F.matched(args.model, replication=r, hparams=h, **kw) for h in F.HPARAM_SETS for r in reps],
                   ignore_index=True)
     cmp, mcmp = F.claims(df), F.matched_claims(m)
@@ -135,6 +135,8 @@ def frontier_main(args) -> None:
                                                    levels=list(F.LEVELS), hparams=F.HPARAM_SETS),
                     " ".join(["python -m geffect_lite"] + sys.argv[1:]),
                     max(time.time() - t0, float(df.seconds.sum() + m.seconds.sum())))
+        from .. import results
+        results.path(F.partial_name(args.model)).unlink(missing_ok=True)   # the whole frontier is committed now
     if args.json:
         return print(json.dumps(dict(claims=cmp.to_dict("records"), matched=mcmp.to_dict("records"),
                                      seconds=time.time() - t0), indent=1))

@@ -45,7 +45,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .. import protocol, run_cache, setting_data
+from .. import protocol, results, run_cache, setting_data
 from ..config import cache_dir
 from ..models import RETAIN_TWINS, model_fingerprint
 from ..objectives import get_objective
@@ -74,10 +74,11 @@ def _hparams(name: str) -> dict:
 
 def points(model: str = "tiny", replication: int = 0, scales: Sequence[float] = SCALE_BATCHES[0],
            objectives: Sequence[str] = OBJECTIVES, fast: Optional[bool] = None, progress: bool = True,
-           hparams: str = "official") -> pd.DataFrame:
+           hparams: str = "official", keep_partial: bool = False) -> pd.DataFrame:
     """One replication of the frontier: a row per (objective, rate scale) with forget quality and model utility
     (NaN when the run diverged), plus the original model's row (``objective="original"``). Cached on disk, one file
-    per call (its key holds the scales, the objectives and their hyper-parameters)."""
+    per call (its key holds the models' builds, the setting, the scales, the objectives and their hyper-parameters);
+    also read from the committed partial file (:func:`partial_name`) and, with ``keep_partial``, added to it."""
     H = _hparams(hparams)
     if model not in RETAIN_TWINS:
         raise ValueError(f"the frontier needs a retain-only twin for forget quality; models with one: "
@@ -93,6 +94,9 @@ def points(model: str = "tiny", replication: int = 0, scales: Sequence[float] = 
     f = cache_dir() / "tables" / f"frontier-{key}.pkl"
     if f.exists():
         return pd.read_pickle(f)
+    carried = (results.load(partial_name(model)) or {}).get("points", {}).get(key)
+    if carried is not None:                   # done on another machine, committed in the partial file
+        return pd.DataFrame(carried)
     n_eval = protocol.EVAL["fast_n_eval"] if S0.fast else protocol.EVAL["n_eval"]
     I = table.inputs(model, S0, n_eval)
     orig = table._evaluate(I.base, I.tok, I.data, S0, I.twin_ratios, n_eval)
@@ -111,7 +115,23 @@ def points(model: str = "tiny", replication: int = 0, scales: Sequence[float] = 
     df = pd.DataFrame(rows).assign(replication=replication, model=model)
     f.parent.mkdir(parents=True, exist_ok=True)
     df.to_pickle(f)
+    if keep_partial:
+        _add_partial(model, key, df)
     return df
+
+
+def partial_name(model: str) -> str:
+    """The results file that carries a frontier's finished points to another machine (``table1 --frontier
+    --save`` writes it as it goes and removes it once the whole frontier is committed)."""
+    return f"frontier-{model}-partial"
+
+
+def _add_partial(model: str, key: str, df: pd.DataFrame) -> None:
+    from ..tooling.results import save      # writing is tooling (git, provenance)
+    d = results.load(partial_name(model)) or {}
+    pts = dict(d.get("points", {}), **{key: df.to_dict("records")})
+    save(partial_name(model), dict(model=model, points=pts), command="table1 --frontier --save (partial)",
+         seconds=float(sum(r.get("seconds", 0.0) for p in pts.values() for r in p)))
 
 
 def frontier(model: str = "tiny", replications: Sequence[int] = REPLICATIONS, hparams: str = "official",
