@@ -318,10 +318,10 @@ def token_heatmap(tokens_df, risk_set: str = "forget", view: str = "moved", ax=N
     d["share"] = d.value / max(float(d.value.abs().sum()), 1e-300)
     mat = d.pivot_table(index="id", columns="position", values="share", sort=False).reindex(ids)
     txt = d.pivot_table(index="id", columns="position", values="token", aggfunc="first", sort=False).reindex(ids)
-    ax = ax or plt.subplots(figsize=(min(12.5, 2 + 0.75 * mat.shape[1]), 1 + 0.55 * len(ids)))[1]
+    ax = ax or plt.subplots(figsize=(min(12.5, 2 + 0.85 * mat.shape[1]), 1 + 0.6 * len(ids)))[1]
     vmax = float(np.nanmax(np.abs(mat.values))) if mat.size else 1.0
     sns.heatmap(mat, annot=txt.fillna("").values, fmt="", cmap="RdBu", center=0, vmin=-vmax, vmax=vmax, ax=ax,
-                annot_kws={"fontsize": 9}, cbar_kws={"label": "share of Σ|token G-effect| shown\n(red: risk rises)"})
+                annot_kws={"fontsize": 11}, cbar_kws={"label": "share of Σ|token G-effect| shown\n(red: risk rises)"})
     ax.set_xlabel("answer position")
     ax.set_ylabel("")
     ax.set_title(title or f"Per-token G-effect ({risk_set} set, {view} view)")
