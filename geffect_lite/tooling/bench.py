@@ -267,7 +267,7 @@ FLOORS = """Where the floors are (read a MISSES against these):
   forward-mode pass with 3 tangents on the forget batch and 1 on the retain batch — ≈ 3 forwards per tangent on
   top of the tracked step: ≈ 6× the plain step.
 * with instances, no tokens: ∇R_u and ∇R_r formed as above, then no forward mode — the measurement's own backwards
-  give the layer outputs' gradients; one stacked matmul per linear layer for every direction, two plain calls per
+  give the layer outputs' gradients; one matmul per linear layer and direction (no weight copied), two plain calls per
   norm (``engine.rows``). The moved view is reduced as those gradients arrive; the contribution view's (the forget
   term's) must be kept until ∇R_u and ∇R_r exist, with the forget batch's layer inputs: that is its memory above
   the plain step.
