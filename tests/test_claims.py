@@ -266,6 +266,7 @@ def test_diagnose_resumes_from_its_partial_file_and_only_with_the_same_plan(monk
     assert [c for c, _ in calls] == ["ga_spike", "npo_weighting", "reg_kl_term"]
     assert sorted(set(df.claim)) == ["ga_spike", "npo_weighting", "reg_kl_term"]
     assert where("diagnoses").exists() and not where("diagnoses-partial").exists()
+    assert json.loads(where("diagnoses").read_text())["earlier_commits"] == [part["provenance"]["commit"]]
     where("diagnoses-partial").write_text(json.dumps(dict(part, replications=[0])))   # another plan: not resumed
     calls.clear()
     D.diagnose("tiny", tiers=("tiny",), progress=False, replications=(0, 1))

@@ -211,10 +211,11 @@ def diagnose(ablate_on: str = "tiny", tiers=TIER_MODELS, progress: bool = True, 
     t0, frames = time.time(), []
     key = _partial_key(ablate_on, tiers, replications)
     part = results.load("diagnoses-partial")
-    done, before = set(), 0.0
+    done, before, earlier = set(), 0.0, []
     if part is not None and all(part.get(k) == v for k, v in key.items()):
         frames.append(pd.DataFrame(part["rows"]))
         done, before = set(part["done"]), float(part["provenance"].get("seconds", 0.0))
+        earlier = list(dict.fromkeys(part.get("earlier_commits", []) + [part["provenance"].get("commit", "?")]))
         if progress:
             print(f"resuming the partial diagnosis ({len(done)} claims done, {before / 60:.0f} min)", flush=True)
     missing = {cid for m in tiers for cid in misses(m).claim}
@@ -225,12 +226,14 @@ def diagnose(ablate_on: str = "tiny", tiers=TIER_MODELS, progress: bool = True, 
         frames.append(ablate(ablate_on, cid, factors_for(cid), progress=progress, replications=tuple(replications)))
         done.add(cid)
         if cid != todo[-1]:
-            save("diagnoses-partial", dict(key, done=sorted(done), rows=pd.concat(frames).to_dict("records")),
+            save("diagnoses-partial", dict(key, done=sorted(done), earlier_commits=earlier,
+                                           rows=pd.concat(frames).to_dict("records")),
                  command=command or "python -m geffect_lite claims --diagnose", seconds=before + time.time() - t0)
     df = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     save("diagnoses", dict(ablate_on=ablate_on, replications=list(replications),
                            missing={m: list(misses(m).claim) for m in tiers},
-                           rows=df.to_dict("records"), free=[f for cid in order for f in free_factors(cid)]),
+                           rows=df.to_dict("records"), free=[f for cid in order for f in free_factors(cid)],
+                           earlier_commits=earlier),        # where the resumed claims were run, if any
          command=command or "python -m geffect_lite claims --diagnose", seconds=before + time.time() - t0)
     results.path("diagnoses-partial").unlink(missing_ok=True)
     return df
