@@ -199,7 +199,8 @@ def test_a_sensitivity_grid_resumes_from_its_partial_file_of_the_same_plan(monke
     long = S.sensitivity("fake", **grid)
     assert ran == [(0, 0.5), (0, 1.0), (0, 2.0), (1, 0.5), (1, 1.0), (1, 2.0)]       # each cell run once in all
     assert list(zip(long.replication, long.lr_scale)) == S.grid((0, 1), (0.5, 1.0, 2.0))
-    assert long["values"].iloc[3] == {"x": 1.0} and long.attrs["config"]["runs"][0] == dict(replication=0)
+    assert long["values"].iloc[3] == {"x": 1.0} and long.attrs["config"]["runs"][0]["replication"] == 0
+    assert long.attrs["config"]["runs"][0]["carried_from"] == tres.git_commit()     # the commit it was run at
     monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r2")              # other rules: not resumed
     ran.clear()
     S.sensitivity("fake", **grid)

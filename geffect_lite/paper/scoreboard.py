@@ -147,13 +147,15 @@ def _resumed(partial: Optional[str], plan: Optional[dict], progress: bool) -> di
         cells = _committed_cells(d, plan)
         carried = dict(carried_from=d["provenance"].get("commit", "?")) if cells else {}
     else:
-        cells = d["cells"]
+        cells = d["cells"]           # each names the commit it was run at
     got = {}
     for cell in cells:
         key = (int(cell["replication"]), float(cell["lr_scale"]))
         if key in set(grid(plan["replications"], plan["lr_scales"])):
             df = pd.DataFrame(cell["rows"]).assign(values=cell["values"])
-            df.attrs["config"] = dict(cell["config"], **carried)
+            cfg = dict(cell["config"], **carried)
+            cfg.setdefault("carried_from", cell.get("commit", "?"))      # a partial's cell: the commit it ran at
+            df.attrs["config"] = cfg
             got[key] = df
     if progress and got:
         print(f"resuming {partial}: {len(got)} cells done", flush=True)
@@ -178,8 +180,10 @@ def _committed_cells(d: Optional[dict], plan: dict) -> list:
 
 
 def _write_partial(name: str, plan: dict, cells: dict, seconds: float) -> None:
-    from ..tooling.results import save      # writing is tooling (git, provenance)
+    from ..tooling.results import git_commit, save      # writing is tooling (git, provenance)
+    here = git_commit()
     save(name, dict(plan, cells=[dict(replication=r, lr_scale=k, config=df.attrs.get("config", {}),
+                                      commit=df.attrs.get("config", {}).get("carried_from", here),
                                       rows=df.drop(columns=["values"]).to_dict("records"),
                                       values=df["values"].tolist()) for (r, k), df in cells.items()]),
          command="claims --sensitivity (partial)", seconds=seconds)
