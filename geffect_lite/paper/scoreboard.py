@@ -100,18 +100,19 @@ def sensitivity(model: str = "tiny", replications=REPLICATIONS, lr_scales=LR_SCA
     file of the same plan (:func:`_plan`: model, setting, fast, claims, grid, rules commit, model build) holds are
     read from it instead of being rerun: a grid of hours can be carried over to another machine by committing it."""
     plan = _plan(model, replications, lr_scales, fast, claims, setting) if partial else None
+    cells = grid(replications, lr_scales)
     out, t0 = _resumed(partial, plan, progress), time.time()
     before = sum(float(df.attrs["config"].get("seconds", 0.0)) for df in out.values())   # the resumed cells' own
-    for r, k in grid(replications, lr_scales):
+    for r, k in cells:
         if (r, float(k)) in out:
             continue
         if progress:
             print(f"== {model}: replication {r}, lr ×{k:g}", flush=True)
         out[(r, float(k))] = scoreboard(model, replication=r, lr_scale=k, fast=fast, claims=claims,
                                         progress=progress, setting=setting)
-        if partial and len(out) < len(grid(replications, lr_scales)):
+        if partial and len(out) < len(cells):
             _write_partial(partial, plan, out, before + time.time() - t0)
-    out = [out[(r, float(k))] for r, k in grid(replications, lr_scales)]
+    out = [out[(r, float(k))] for r, k in cells]
     long = pd.concat(out, ignore_index=True)
     long.attrs["config"] = dict(out[0].attrs["config"], runs=[o.attrs["config"] for o in out], peak_rss_mb=peak_rss_mb(),
                                 replications=[int(r) for r in replications], lr_scales=[float(k) for k in lr_scales])
@@ -128,11 +129,6 @@ def _plan(model, replications, lr_scales, fast, claims, setting) -> dict:
                 rules_commit=rules_commit(), model_fingerprint=model_fingerprint(model))
 
 
-def _partial_file(name: str) -> Optional[dict]:
-    from .. import results
-    return results.load(name)
-
-
 def _resumed(partial: Optional[str], plan: Optional[dict], progress: bool) -> dict:
     """{(replication, rate): its scoreboard} for the cells of ``plan``'s grid that are done: from
     ``results/<partial>.json`` when that file is of ``plan``, else from the committed grid it extends
@@ -140,18 +136,19 @@ def _resumed(partial: Optional[str], plan: Optional[dict], progress: bool) -> di
     in the same setting and mode (e.g. replication 0 committed, replications 0-2 asked: only 1 and 2 are run)."""
     if not partial:
         return {}
-    d = _partial_file(partial)
+    from .. import results
+    d = results.load(partial)
     carried = {}
     if d is None or any(d.get(k) != v for k, v in plan.items()):
-        d = _partial_file(partial[: -len("-partial")])
+        d = results.load(partial[: -len("-partial")])
         cells = _committed_cells(d, plan)
         carried = dict(carried_from=d["provenance"].get("commit", "?")) if cells else {}
     else:
         cells = d["cells"]           # each names the commit it was run at
-    got = {}
+    got, wanted = {}, set(grid(plan["replications"], plan["lr_scales"]))
     for cell in cells:
         key = (int(cell["replication"]), float(cell["lr_scale"]))
-        if key in set(grid(plan["replications"], plan["lr_scales"])):
+        if key in wanted:
             df = pd.DataFrame(cell["rows"]).assign(values=cell["values"])
             cfg = dict(cell["config"], **carried)
             cfg.setdefault("carried_from", cell.get("commit", "?"))      # a partial's cell: the commit it ran at
