@@ -36,7 +36,7 @@ from .engine.checks import second_directional
 from .engine.dots import named_params
 from .engine.result import RISK_SETS, groups_frame
 from .engine.routes import DOTS, measure
-from .engine.validate import check_choice, resolve_objective
+from .engine.validate import check_choice, resolve_objective, user_objective
 from .engine.views import instance_views
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -241,9 +241,10 @@ def _step(model, objective, forget, retain, ref, plan, stepper, rec, risk, names
                 weights["summary"], weights["view"] = {"error": f"{type(e).__name__}: {e}"}, None
 
     views = rec.views_at(t)
-    m = measure(model, objective, forget, retain, ref, risk=risk, dots="formed" if views else rec.dots,
-                keep_grad=views, keep_risk_grads=views, keep_rows=views and not rec.tokens, then=then,
-                inspect=inspect)
+    per_row = views and not rec.tokens and not user_objective(objective)   # instances only: the Gram route's split
+    m = measure(model, objective, forget, retain, ref, risk=risk, dots="formed" if views and not per_row else rec.dots,
+                keep_grad=views, keep_risk_grads=views and not per_row, keep_rows=per_row, per_row=per_row,
+                then=then, inspect=inspect)
     row = log.record(t, m, stepper.lr, seen.get("loss", m.loss), model, names, weights)
     if rec.second_order:
         d = stepper.delta()
@@ -251,7 +252,7 @@ def _step(model, objective, forget, retain, ref, plan, stepper, rec, risk, names
                    second_r=0.5 * second_directional(model, d, retain, risk))
     if views:
         inst, tok = instance_views(model, objective, forget, retain, ref, m.grad, m.risk_grads, risk=risk,
-                                   tokenizer=rec.tokenizer, tokens=rec.tokens, capture=m.capture)
+                                   tokenizer=rec.tokenizer, tokens=rec.tokens, capture=m.capture, rows=m.rows)
         log.views(t, inst if rec.instances else None, tok if rec.tokens else None)
     if rec.probe_at(t):
         log.probes.append(rec.probe(model, t).assign(step=t))

@@ -6,6 +6,7 @@ module              idea
 ==================  ===========================================================================================
 ``dots``            per-tensor fp64 dot products; the formed-gradient route (hooks dot each gradient and free it)
 ``ghost``           the Gram-matrix route: dot products of two gradients from layer inputs and output gradients
+``ghost_rows``      the Gram route's products split per instance: the instance views at the totals' price
 ``definition``      :func:`definition_1` — Definition 1 in plain autograd, totals and groups (read this first)
 ``routes``          :func:`measure` — the same numbers, every tensor by its cheaper route, forwards shared
 ``result``          :class:`GEffect` — totals, groups, and the "moved" / "contribution" views, defined

@@ -7,7 +7,7 @@ from .. import nll
 from .dots import named_params
 from .result import GEffect, groups_frame, totals_frame
 from .routes import DOTS, measure
-from .validate import check_choice, resolve_objective   # noqa: F401  (re-exported: their old home)
+from .validate import check_choice, resolve_objective, user_objective   # noqa: F401  (re-exported: old home)
 from .views import METHODS, instance_views
 
 
@@ -29,7 +29,8 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
             tokens: one backward and a matmul per layer) or ``"auto"`` (rows when exact and no tokens are asked,
             else jvp, else loop).
         tokenizer: labels the token table. dots: ``"ghost"``, ``"formed"`` or ``"auto"`` (per tensor, the
-            cheaper; formed when the per-instance views need the gradients as tangents). chunk_tokens: see
+            cheaper; every tensor it can take on the Gram route when the instance views are split from its
+            products; formed when the per-token views need the gradients as tangents). chunk_tokens: see
             :func:`~geffect_lite.engine.routes.measure`.
     """
     check_choice("risk reduction", risk, nll.RISK_REDUCTIONS)
@@ -46,9 +47,10 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
     was_training = model.training
     model.eval()
     try:
+        per_row = instances and not tokens and method in ("auto", "rows") and not user_objective(objective)
         m = measure(model, objective, forget, retain, ref, risk=risk, split_terms=split_terms, dots=dots,
-                    keep_grad=views, keep_risk_grads=views, chunk_tokens=chunk_tokens,
-                    keep_rows=instances and not tokens and method in ("auto", "rows"))
+                    keep_grad=views, keep_risk_grads=views and not per_row, chunk_tokens=chunk_tokens,
+                    keep_rows=per_row, per_row=per_row)
         res = GEffect(totals=totals_frame(m.D, m.labels), risks=m.risks,
                       info=dict(objective=objective.name, risk=risk, hparams=dict(objective.hparams), loss=m.loss,
                                 method=None, dots=m.route))
@@ -57,7 +59,7 @@ def geffect(model, objective, forget: dict, retain: Optional[dict] = None, ref=N
         if views:
             inst, tok = instance_views(model, objective, forget, retain, ref, m.grad, m.risk_grads, risk=risk,
                                        method=method, tokenizer=tokenizer, tokens=tokens,
-                                       capture=m.capture)
+                                       capture=m.capture, rows=m.rows)
             res.info["method"] = inst.attrs["method"]
             res.instances, res.tokens = (inst if instances else None), (tok if tokens else None)
     finally:

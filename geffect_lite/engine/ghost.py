@@ -46,12 +46,14 @@ def module_kind(m) -> Optional[str]:
 
 
 class Record:
-    """One call of a hooked module: which parameter, its input (x [N, in], or ids [N]) and its output y (in the
-    autograd graph; released once its gradient has been taken)."""
-    __slots__ = ("index", "kind", "inp", "out", "pad")
+    """One call of a hooked module: which parameter, its input (x [N, in], or ids [N]), its output y (in the
+    autograd graph; released once its gradient has been taken) and the number of batch rows its N positions hold
+    (``rows``: the output's leading size, for the per-instance split of ``ghost_rows.py``)."""
+    __slots__ = ("index", "kind", "inp", "out", "pad", "rows")
 
     def __init__(self, index, kind, inp, out, pad=None):
         self.index, self.kind, self.inp, self.out, self.pad = index, kind, inp, out, pad
+        self.rows = out.shape[0] if out.dim() >= 3 else None
 
 
 class Recorder:
@@ -145,6 +147,11 @@ def _pad_mask(rec: Record, dtype) -> Optional[torch.Tensor]:
 
 def pair_dot(a: Record, da: torch.Tensor, b: Record, db: torch.Tensor) -> torch.Tensor:
     """⟨∇_W from call a with output gradient da, ∇_W from call b with output gradient db⟩ (fp64 scalar)."""
+    return pair_product(a, da, b, db).sum(dtype=torch.float64)
+
+
+def pair_product(a: Record, da: torch.Tensor, b: Record, db: torch.Tensor) -> torch.Tensor:
+    """The summands of :func:`pair_dot` before the sum: P[t, s] = (δ_t·δ'_s)(x_t·x_s), [N_a, N_b]."""
     da, db = _flat(da), _flat(db)                                        # [N_a, out], [N_b, out]
     if a.kind != "embedding" and b.kind != "embedding":
         U = da @ db.T                                                    # δ_t·δ'_s
@@ -158,7 +165,7 @@ def pair_dot(a: Record, da: torch.Tensor, b: Record, db: torch.Tensor) -> torch.
     for m, side in ((_pad_mask(a, U.dtype), 0), (_pad_mask(b, U.dtype), 1)):   # the padding row gets no gradient
         if m is not None:
             U = U * (m[:, None] if side == 0 else m[None, :])
-    return (U * V).sum(dtype=torch.float64)
+    return U * V
 
 
 def record_grad(rec: Record, g: torch.Tensor, shape) -> torch.Tensor:
@@ -240,13 +247,19 @@ class GhostDots:
     the same for any extra direction tensors); :meth:`gradient` forms ∇ direction_k itself.
     """
 
-    def __init__(self, by_param: Dict[int, List[Record]], params, directions: List[torch.Tensor]):
+    def __init__(self, by_param: Dict[int, List[Record]], params, directions: List[torch.Tensor], catch=None):
         self.by_param, self.params = by_param, params
         self.recs = [r for rs in by_param.values() for r in rs]
         self.pos = {id(r): j for j, r in enumerate(self.recs)}
         self.dense = [i for i in range(len(params)) if i not in by_param]
         self._dense_p = [params[i] for i in self.dense]
-        self.per_dir = [output_grads(d, self.recs, self._dense_p, retain_graph=True) for d in directions]
+        self.per_dir, self.caught = [], None     # catch = (k, calls): also keep direction k's δ at those outputs
+        for k, d in enumerate(directions):
+            more = list(catch[1]) if catch is not None and k == catch[0] else []
+            outs, grads = output_grads(d, self.recs + more, self._dense_p, retain_graph=True)
+            if more:
+                self.caught = outs[len(self.recs):]
+            self.per_dir.append((outs[:len(self.recs)], grads))
 
     def finite(self) -> bool:
         return all(g is None or bool(torch.isfinite(g).all()) for o, d in self.per_dir for g in (*o, *d))
@@ -269,15 +282,19 @@ class GhostDots:
         return out
 
     def against(self, risk: torch.Tensor, extra_dirs: Sequence[Direction] = (), retain_graph: bool = False,
-                extra_recs: Sequence[Record] = ()) -> torch.Tensor:
+                extra_recs: Sequence[Record] = (), split=None) -> torch.Tensor:
         """D[k, i] for one risk: rows for the directions, then one row per extra direction (Δθ). ``extra_recs``:
-        records of a forward the directions never saw (a chunk of the retain batch), used for this risk only."""
+        records of a forward the directions never saw (a chunk of the retain batch), used for this risk only.
+        ``split`` (``ghost_rows.RiskRows``): also split the dots per instance, from the same products."""
         extra_recs = [r for r in extra_recs if r.index in self.by_param]
         recs = self.recs + extra_recs
+        calls = list(split.calls) if split is not None else []
         out = torch.zeros(len(self.per_dir) + len(extra_dirs), len(self.params), dtype=torch.float64)
 
         def on_dense(j, g):                      # a dense tensor's risk gradient: dot it now, then it is freed
             i = self.dense[j]
+            if split is not None:
+                split.on_dense(i, g)
             for k, (_, d_dense) in enumerate(self.per_dir):
                 if d_dense[j] is not None:
                     out[k, i] = float(dot(g, d_dense[j]))
@@ -285,7 +302,10 @@ class GhostDots:
                 di = resolve(d[i])
                 if di is not None:
                     out[k, i] = float(dot(g, di))
-        r_out = risk_grads_hooked(risk, recs, self._dense_p, on_dense, retain_graph=retain_graph)
+        r_out = risk_grads_hooked(risk, recs + calls, self._dense_p, on_dense, retain_graph=retain_graph)
+        r_out, c_out = r_out[:len(recs)], r_out[len(recs):]
+        if split is not None:
+            split.on_calls(c_out)
         for r, g in zip(recs, r_out):   # this forward's outputs are done with: drop them (activation memory)
             if g is not None:
                 r.out = None
@@ -300,8 +320,14 @@ class GhostDots:
                 for a, da in here:
                     for b in rs:
                         db = d_out[self.pos[id(b)]]
-                        if db is not None:
+                        if db is None:
+                            continue
+                        if split is None:
                             acc += pair_dot(a, da, b, db)
+                        else:
+                            P = pair_product(a, da, b, db)                       # [N_a, N_b]
+                            acc += P.sum(dtype=torch.float64)
+                            split.on_pair(k, a, b, P)
                 out[k, i] = float(acc)
             for k, d in enumerate(extra_dirs, start=len(self.per_dir)):
                 di = resolve(d[i])
@@ -318,5 +344,5 @@ def uses_match(records: Sequence[Record], routed, uses: Dict[int, int]) -> bool:
     return all(uses.get(i, 0) == n.get(i, 0) for i in routed)
 
 
-__all__ = ["KINDS", "Record", "Recorder", "count_uses", "plan", "pair_dot", "record_grad", "record_dot",
+__all__ = ["KINDS", "Record", "Recorder", "count_uses", "plan", "pair_dot", "pair_product", "record_grad", "record_dot",
            "output_grads", "risk_grads_hooked", "GhostDots", "uses_match", "module_kind"]

@@ -27,8 +27,8 @@ import torch
 
 from .. import nll
 from ..context import Context, trim
-from . import ghost
-from .rows import Capture
+from . import ghost, ghost_rows
+from .rows import CallRecorder, Capture, TaggedContext
 from .dots import add, dots_by_backward, dots_of_grads, named_params
 from .result import RISK_SETS
 
@@ -40,7 +40,8 @@ class Measurement:
     """What :func:`measure` found at θ: ``labels`` name the rows of ``D[risk_set]`` ([rows, n_tensors], fp64);
     ``risks`` R(forget), R(retain); ``loss``; ``grad`` (∇L, formed when asked); ``risk_grads`` (∇R per risk set,
     when asked); ``route`` (how the dots were taken); ``capture`` (the backwards' output gradients for the instance
-    views, ``rows.Capture``, when asked)."""
+    views, ``rows.Capture``, when asked); ``rows`` (the instance views themselves, when the Gram route split them:
+    {"moved": {risk set: [B]}, "contribution": {risk set: [B_forget]}}, fp64)."""
     labels: List[str]
     D: Dict[str, torch.Tensor]
     risks: Dict[str, float]
@@ -49,6 +50,7 @@ class Measurement:
     risk_grads: Optional[Dict[str, list]] = None
     route: str = ""
     capture: Optional[Capture] = None
+    rows: Optional[Dict[str, Dict[str, torch.Tensor]]] = None
 
 
 class _Once:
@@ -73,7 +75,7 @@ def blown(objective) -> str:
 def measure(model, objective, forget: dict, retain: dict, ref=None, *, risk: str = "token_mean",
             split_terms: bool = True, dots: str = "auto", keep_grad: bool = False, keep_risk_grads: bool = False,
             then: Optional[Callable] = None, inspect: Optional[Callable] = None,
-            chunk_tokens: Optional[int] = None, keep_rows: bool = False) -> Measurement:
+            chunk_tokens: Optional[int] = None, keep_rows: bool = False, per_row: bool = False) -> Measurement:
     """The per-tensor G-effect matrices at the model's current θ (see the module docstring).
 
     ``then(grad) -> (labels, directions)``: extra directions to dot with the risk gradients, computed from the formed
@@ -81,9 +83,19 @@ def measure(model, objective, forget: dict, retain: dict, ref=None, *, risk: str
     passes are in the context, e.g. to read the objective's weights without another forward. ``chunk_tokens``: on
     the Gram route, retain rows are backpropagated in chunks of at most this many positions (default: the forget
     batch's positions, at least 64). ``keep_rows`` (with ``keep_risk_grads``): keep the layer outputs' gradients of
-    the backwards for the instance views (``Measurement.capture``).
+    the backwards for the instance views (``Measurement.capture``). ``per_row``: the instance views by the Gram
+    route's own products (``Measurement.rows``, ``ghost_rows.py``) where exact; elsewhere (and with
+    ``dots="formed"``) the formed route with ``keep_grad``, ``keep_risk_grads`` and ``keep_rows``.
     """
     then = _Once(then)
+    if per_row and dots != "formed":
+        m = _by_ghost(model, objective, forget, retain, ref, risk, split_terms, dots == "ghost",
+                      keep_grad or then.fn is not None, then, inspect, chunk_tokens, per_row=True)
+        if m is not None:
+            return m
+        inspect, dots = None, "formed"          # inspect: already called once
+    if per_row:
+        keep_grad = keep_risk_grads = keep_rows = True
     if dots == "ghost" or (dots == "auto" and not keep_risk_grads):
         m = _by_ghost(model, objective, forget, retain, ref, risk, split_terms, dots == "ghost",
                       keep_grad or then.fn is not None, then, inspect, chunk_tokens)
@@ -114,54 +126,96 @@ def _rows(mats: torch.Tensor, n_dirs: int, split: bool) -> torch.Tensor:
 
 
 def _by_ghost(model, objective, forget, retain, ref, risk, split_terms, force, want_grad, then, inspect,
-              chunk_tokens):
+              chunk_tokens, per_row=False):
+    """The Gram route; with ``per_row`` also the instance views from the same products (``ghost_rows.py``). None
+    where it is not exact (the caller then takes the formed route)."""
     names, params = named_params(model)
-    ctx = Context(model, forget, retain, ref)
+    calls = CallRecorder(model, params) if per_row else None
+    ctx = TaggedContext(calls, model, forget, retain, ref) if per_row else Context(model, forget, retain, ref)
     recorder = ghost.Recorder(model, params)
-    with recorder:                              # the objective's forwards run while the layers' inputs are recorded
+    with recorder, calls if per_row else nullcontext():   # the objective's forwards, the layers' inputs recorded
         terms, keys, loss = _terms(objective, ctx, split_terms, inspect)
     Ru = nll.risk_from(ctx.fwd("forget"), risk)
     directions = [terms[k] for k in keys] or [loss]
     routed = ghost.plan(recorder.records, params, ghost.count_uses(list(terms.values()) + [Ru], params),
                         len(directions), force=force)
-    ghost_dots = ghost.GhostDots(routed, params, directions)
+    n_forget = forget["input_ids"].shape[0]
+    split = ghost_rows.start(params, routed, calls.calls, terms, keys, n_forget) if per_row else None
+    if per_row and split is None:
+        return None
+    ghost_dots = ghost.GhostDots(routed, params, directions, catch=split[1] if split else None)
     if not ghost_dots.finite():
         raise nll.NonFiniteError(blown(objective))
+    if split:
+        split = split[0]
+        if not split.direction_done(ghost_dots):
+            return None
     grad = ghost_dots.gradient() if want_grad else None
     extra_labels, extra = then(grad)
     loss_value = float(loss.detach())
     del directions, terms, loss
-    R, mats = {"forget": float(Ru.detach())}, {"forget": ghost_dots.against(Ru, extra)}
-    del Ru
-    shared = ctx.cached("retain")               # the objective used the retain batch: its graph is alive anyway
-    ctx.release("forget")
-    ctx.release("idk")
-    if shared:
-        Rr = nll.risk_from(ctx.fwd("retain"), risk)
-        R["retain"], mats["retain"] = float(Rr.detach()), ghost_dots.against(Rr, extra)
-    else:
-        got = _retain_in_chunks(ctx, params, forget, risk, ghost_dots, routed, recorder, extra, chunk_tokens)
-        if got is None:                         # a routed tensor was used in an unrecorded way: redo, formed
-            return None
-        R["retain"], mats["retain"] = got
+    against, R, mats, views = _against(ghost_dots, extra, split, calls, risk), {}, {}, {}
+    try:
+        mats["forget"], views["forget"] = against("forget", Ru, forget)
+        R["forget"] = float(Ru.detach())
+        del Ru
+        shared = ctx.cached("retain")           # the objective used the retain batch: its graph is alive anyway
+        ctx.release("forget")
+        ctx.release("idk")
+        if shared:
+            Rr = nll.risk_from(ctx.fwd("retain"), risk)
+            mats["retain"], views["retain"] = against("retain", Rr, retain)
+            R["retain"] = float(Rr.detach())
+        else:
+            got = _retain_in_chunks(ctx, params, forget, risk, against, routed, recorder, chunk_tokens, calls)
+            if got is None:                     # a routed tensor was used in an unrecorded way: redo, formed
+                return None
+            R["retain"], mats["retain"], views["retain"] = got
+    except _Inexact:
+        return None
     n = len(ghost_dots.per_dir)
     D = {rs: _rows(m, n, bool(keys)) for rs, m in mats.items()}
+    rows = dict(moved={rs: v[0] for rs, v in views.items()},
+                contribution={rs: v[1] for rs, v in views.items()}) if split else None
     return Measurement(["objective"] + keys + list(extra_labels), D, R, loss_value, grad=grad,
-                       route=f"ghost ({len(routed)}/{len(params)} tensors by Gram matrices)")
+                       route=f"ghost ({len(routed)}/{len(params)} tensors by Gram matrices)", rows=rows)
 
 
-def _retain_in_chunks(ctx, params, forget, risk, ghost_dots, routed, recorder, extra, chunk_tokens):
-    """(R(retain), D rows) with the retain rows backpropagated chunk by chunk, or None if the forward used a routed
-    tensor in a way the recorder did not see."""
+class _Inexact(Exception):
+    """The per-row split is not exact for this model or objective: take the formed route."""
+
+
+def _against(ghost_dots, extra, split, calls, risk):
+    """against(rs, r, batch, n_rows=None, extra_recs=(), calls=None) -> (D rows, (moved_b, contribution_b) or None):
+    one backward of the risk r on ``batch`` (or ``n_rows`` of its rows), split per row when ``split`` is set."""
+    def against(rs, r, batch, n_rows=None, extra_recs=(), calls_here=None):
+        acc = split.risk(r, calls.calls if calls_here is None else calls_here,
+                         n_rows or batch["input_ids"].shape[0], (rs,)) if split else None
+        if split and acc is None:
+            raise _Inexact
+        mat = ghost_dots.against(r, extra, extra_recs=extra_recs, split=acc)
+        if acc is None:
+            return mat, None
+        if acc.finish() is None:
+            raise _Inexact
+        c = float(nll.risk_normaliser(batch["labels"][:, 1:] != -100, risk))   # R = Σ_b S_b / c
+        return mat, (acc.moved * c, acc.contribution)
+    return against
+
+
+def _retain_in_chunks(ctx, params, forget, risk, against, routed, recorder, chunk_tokens, calls=None):
+    """(R(retain), D rows, (moved_b, contribution_b) or None) with the retain rows backpropagated chunk by chunk,
+    or None if the forward used a routed tensor in a way the recorder did not see."""
     retain = ctx.batch("retain")
     nll.check_batch(retain, "retain batch")
     nll.check_compatible(ctx.model, retain, "retain batch")
-    denom = nll.risk_normaliser(retain["labels"][:, 1:] != -100, risk)
+    mask = retain["labels"][:, 1:] != -100
+    denom = nll.risk_normaliser(mask, risk)
     budget = chunk_tokens or max(64, int(forget["attention_mask"].numel()))
-    total, mats = 0.0, 0.0
+    total, mats, moved, contribution = 0.0, 0.0, torch.zeros(mask.shape[0], dtype=torch.float64), 0.0
     for rows in row_chunks(retain, budget):
-        n_seen = len(recorder.records)
-        with recorder:
+        n_seen, n_calls = len(recorder.records), len(calls.calls) if calls is not None else 0
+        with recorder, calls if calls is not None else nullcontext():
             f = ctx.forward("retain", rows)
         rr = f.token_nll.sum() / denom
         new = recorder.records[n_seen:]
@@ -169,8 +223,15 @@ def _retain_in_chunks(ctx, params, forget, risk, ghost_dots, routed, recorder, e
         if not ghost.uses_match(new, routed, ghost.count_uses([rr], params)):
             return None
         total += float(rr.detach())
-        mats = mats + ghost_dots.against(rr, extra, extra_recs=new)
-    return total, mats
+        new_calls = calls.calls[n_calls:] if calls is not None else None
+        if calls is not None:
+            del calls.calls[n_calls:]
+        mat, got = against("retain", rr, retain, len(rows), extra_recs=new, calls_here=new_calls)
+        mats = mats + mat
+        if got is not None:
+            moved[rows] = got[0]
+            contribution = contribution + got[1]
+    return total, mats, ((moved, contribution) if calls is not None else None)
 
 
 def _by_formed(model, objective, forget, retain, ref, risk, split_terms, keep_risk_grads, then, inspect=None,

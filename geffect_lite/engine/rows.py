@@ -285,9 +285,8 @@ class TaggedContext(Context):
         self._recorder = recorder
 
     def forward(self, which="forget", rows=None, hidden=False, who=None):
-        whole = rows is None
-        self._recorder.tag = which if whole else None
-        self._recorder.rows = self.batch(which, who)["input_ids"].shape[0] if whole else None
+        self._recorder.tag = which                                   # a chunk of rows: its rows are its instances
+        self._recorder.rows = self.batch(which, who)["input_ids"].shape[0] if rows is None else len(rows)
         try:
             return super().forward(which, rows, hidden, who)
         finally:

@@ -4,7 +4,7 @@ Bad input gets an error that names the bad value and lists the valid ones; nothi
 """
 from __future__ import annotations
 
-from ..objectives import get_objective, valid_names
+from ..objectives import UserObjective, get_objective, valid_names
 
 
 def check_choice(name, value, valid):
@@ -21,4 +21,10 @@ def resolve_objective(objective):
         raise TypeError(f"objective must be a registered name ({valid_names()}) or an Objective; {e}") from None
 
 
-__all__ = ["check_choice", "resolve_objective"]
+def user_objective(objective) -> bool:
+    """A user's objective (or one built on it): its terms are not known to keep instances apart, so no per-instance
+    split of a batch's backward is assumed for it."""
+    return isinstance(getattr(objective, "base", None) or objective, UserObjective)
+
+
+__all__ = ["check_choice", "resolve_objective", "user_objective"]

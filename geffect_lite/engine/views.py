@@ -47,14 +47,21 @@ def decomposable(objective, model, forget, retain, ref):
 
 
 def instance_views(model, objective, forget, retain, ref, grad, risk_grads, *, risk="token_mean", method="auto",
-                   tokenizer=None, tokens=True, capture=None):
+                   tokenizer=None, tokens=True, capture=None, rows=None):
     """(instances, tokens) DataFrames of both views at θ, from the formed ∇L (``grad``) and ∇R (``risk_grads``).
-    With ``tokens=False`` the token table is empty and the instances may come by the one-backward route (``rows``),
-    from the measurement's own backwards when it kept them (``capture``, see ``routes.measure(keep_rows=True)``)."""
+    With ``tokens=False`` the token table is empty and the instances may come by the one-backward route (``rows``):
+    split from the Gram route's own products when the measurement did so (``rows``, see
+    ``routes.measure(per_row=True)``), or from its backwards when it kept them (``capture``, ``keep_rows=True``)."""
     kinds = decomposable(objective, model, forget, retain, ref)
     if method == "rows" and tokens:
         raise ValueError("method='rows' gives per-instance views only: the per-token views need method='jvp', "
                          "'loop' or 'auto'")
+    if rows is not None and method in ("auto", "rows") and not tokens \
+            and not isinstance(getattr(objective, "base", None) or objective, UserObjective):
+        inst, tok = _tables(forget, retain, rows["moved"], rows["contribution"] if kinds[1] else {}, kinds[0],
+                            risk, tokenizer)
+        inst.attrs["method"] = tok.attrs["method"] = "rows"
+        return inst, tok
     got = None
     if method in ("auto", "rows") and not tokens:
         got = _from_capture(capture, objective, forget, retain, grad, risk_grads, kinds[1], risk) or \

@@ -266,11 +266,12 @@ FLOORS = """Where the floors are (read a MISSES against these):
 * with instances + tokens: ∇R_u and ∇R_r must be formed (they are the tangents of the contribution view), then one
   forward-mode pass with 3 tangents on the forget batch and 1 on the retain batch — ≈ 3 forwards per tangent on
   top of the tracked step: ≈ 6× the plain step.
-* with instances, no tokens: ∇R_u and ∇R_r formed as above, then no forward mode — the measurement's own backwards
-  give the layer outputs' gradients; one matmul per linear layer and direction (no weight copied), two plain calls per
-  norm (``engine.rows``). The moved view is reduced as those gradients arrive; the contribution view's (the forget
-  term's) must be kept until ∇R_u and ∇R_r exist, with the forget batch's layer inputs: that is its memory above
-  the plain step.
+* with instances, no tokens: nothing more is formed or passed — the tracked step's own Gram products are split per
+  row (row sums: the moved view; column sums over the forget term: the contribution view; ``engine.ghost_rows``),
+  and the tensors the cost model leaves formed (norm weights, and on tiny most weights) get one matmul per linear
+  layer and direction, two plain calls per norm (``engine.rows``). The forget term's output gradients at those
+  formed tensors' modules are kept until ∇R exists: its memory above the tracked step. Where the split is not exact
+  (GPT-2's position embedding serves every row at once) the step forms ∇L, ∇R_u and ∇R_r instead (``rows.Capture``).
 * forward mode: along a direction in every parameter, each linear layer costs three matmuls (x·Wᵀ, ẋ·Wᵀ, x·Ẇᵀ)
   against one in a forward, plus the tangents of the element-wise ops: ≥ 3× a forward before any overhead.
 * memory: the weights (1×), the gradient the SGD update needs (1×) and one forward's activations are the floor of
