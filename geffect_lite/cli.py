@@ -306,6 +306,8 @@ def _paper_commands(sub):
     c.add_argument("--lr-scales", nargs="+", type=positive_float, default=[0.5, 1.0, 2.0],
                    help="with --sensitivity: the rate scales, each run at every replication (a claim is reproduced "
                         "only if it holds at ×0.5, ×1 and ×2)")
+    c.add_argument("--rates-at", nargs="+", type=nonneg_int, default=None,
+                   help="with --sensitivity: the other rates than ×1 only at these replications (SmolLM2: 0)")
     c.add_argument("--claims", nargs="+", type=_choices("claim", CLAIM_IDS), default=None,
                    help="only these claims (with --sensitivity --save: re-judged and merged into the committed file)")
     c.add_argument("--save", action="store_true", help="commit the sensitivity runs to geffect_lite/results")

@@ -18,6 +18,11 @@ def test_grid_is_every_replication_at_every_rate_and_checked():
                               ((0,), (0,), "> 0"), ((0,), (1, 1.0), "repeated"), ((True,), (1,), "ints ≥ 0")):
         with pytest.raises(ValueError, match=bad):
             grid(reps, scales)
+    # a model too slow for the whole grid: every replication at ×1, the other rates at some replications only
+    assert grid((0, 1, 2), (0.5, 1, 2), rates_at=(0,)) == [(0, 0.5), (0, 1.0), (0, 2.0), (1, 1.0), (2, 1.0)]
+    for reps, scales, at in (((0, 1), (0.5, 2), (0,)), ((0, 1), (0.5, 1), (3,)), ((0, 1), (0.5, 1), ())):
+        with pytest.raises(ValueError, match="rates_at"):
+            grid(reps, scales, rates_at=at)
 
 
 def test_legacy_files_render_as_committed_and_say_so():
@@ -236,6 +241,20 @@ def test_a_sensitivity_grid_extends_the_committed_grid_of_the_same_rules_and_mod
     long = S.sensitivity("fake", replications=(0, 1), lr_scales=(1.0,), partial="scoreboard-fake-partial")
     assert ran == [(1, 1.0)] and list(long.replication) == [0, 1]
     assert long.attrs["config"]["runs"][0]["carried_from"] == "abc1234"
+    # a partial file of another grid lends the cells the two grids share (SmolLM2: 0-2 at ×1, then ×½ and ×2 at 0)
+    S._write_partial("scoreboard-fake-partial", S._plan("fake", (0, 1), (1.0,), False, None, "paper"),
+                     {(1, 1.0): board("fake", 1, 1.0)}, 1.0)
+    ran.clear()
+    long = S.sensitivity("fake", replications=(0, 1), lr_scales=(0.5, 1.0, 2.0), rates_at=(0,),
+                         partial="scoreboard-fake-partial")
+    assert ran == [(0, 0.5), (0, 2.0)] and len(long) == 4
+    scoreboard_io.save("fake", long, "cmd", 1.0)
+    agg = aggregate(long).set_index("claim").loc["ga_spike"]
+    assert (agg.k, agg.n) == (4, 4) and "1 of 1" in agg.per_rate and "2 of 2" in agg.per_rate
+    ran.clear()
+    long = S.sensitivity("fake", replications=(0, 1), lr_scales=(0.5, 1.0, 2.0), rates_at=(0,),
+                         partial="scoreboard-fake-partial")
+    assert ran == [] and len(long) == 4               # the committed uneven grid is read back whole
     monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r2")
     ran.clear()
     S.sensitivity("fake", replications=(0, 1), lr_scales=(1.0,), partial="scoreboard-fake-partial")

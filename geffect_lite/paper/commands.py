@@ -43,7 +43,8 @@ def claims_main(args) -> None:
         name = f"scoreboard-{args.model}" + ("" if args.setting == "paper" else f"-{args.setting}")
         long = sensitivity(args.model, replications=tuple(args.replications), lr_scales=tuple(args.lr_scales),
                            fast=args.fast or None, claims=args.claims, progress=not args.json,
-                           setting=args.setting, partial=f"{name}-partial" if args.save else None)
+                           setting=args.setting, partial=f"{name}-partial" if args.save else None,
+                           rates_at=getattr(args, "rates_at", None))
         if args.save:
             command = " ".join(["python -m geffect_lite"] + sys.argv[1:])
             seconds = time.time() - t0 + long.attrs.get("seconds_before", 0.0)

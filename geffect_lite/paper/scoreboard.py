@@ -77,9 +77,17 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def grid(replications=REPLICATIONS, lr_scales=LR_SCALES) -> list:
-    """The (replication, rate scale) pairs of a sensitivity run: every replication at every rate, checked."""
+def grid(replications=REPLICATIONS, lr_scales=LR_SCALES, rates_at=None) -> list:
+    """The (replication, rate scale) pairs of a sensitivity run, checked: every replication at every rate, or, with
+    ``rates_at``, every replication at ×1 and the other rates at the replications of ``rates_at`` only (a model too
+    slow for the whole grid: SmolLM2 runs ×½ and ×2 at one replication)."""
     reps, scales = list(replications), list(lr_scales)
+    if rates_at is not None:
+        at = [int(r) for r in rates_at]
+        if 1.0 not in map(float, scales) or not set(at) <= set(map(int, reps)) or not at:
+            raise ValueError(f"rates_at {at!r} must name some of the replications {reps!r}, and the rate scales "
+                             f"{[float(k) for k in scales]!r} must hold 1 (every replication runs at ×1)")
+        return [c for c in grid(reps, scales) if c[1] == 1.0 or c[0] in at]
     bad = [r for r in reps if isinstance(r, bool) or not isinstance(r, (int, np.integer)) or r < 0]
     if not reps or bad:
         raise ValueError(f"replications must be ints ≥ 0 (e.g. 0 1 2 3 4), got {reps!r}")
@@ -92,15 +100,16 @@ def grid(replications=REPLICATIONS, lr_scales=LR_SCALES) -> list:
 
 
 def sensitivity(model: str = "tiny", replications=REPLICATIONS, lr_scales=LR_SCALES, fast: Optional[bool] = None,
-                claims=None, progress: bool = False, setting: str = "paper", partial: Optional[str] = None
-                ) -> pd.DataFrame:
+                claims=None, progress: bool = False, setting: str = "paper", partial: Optional[str] = None,
+                rates_at=None) -> pd.DataFrame:
     """The scoreboard at every replication × rate scale (:func:`grid`), stacked (columns ``replication``, ``seed``,
     ``lr_scale``). Every run is cached, so an interrupted grid resumes where it stopped on this machine. With
     ``partial`` (a results name), each finished cell is also written to ``results/<partial>.json``, and the cells a
     file of the same plan (:func:`_plan`: model, setting, fast, claims, grid, rules commit, model build) holds are
-    read from it instead of being rerun: a grid of hours can be carried over to another machine by committing it."""
-    plan = _plan(model, replications, lr_scales, fast, claims, setting) if partial else None
-    cells = grid(replications, lr_scales)
+    read from it instead of being rerun: a grid of hours can be carried over to another machine by committing it.
+    ``rates_at``: see :func:`grid`."""
+    plan = _plan(model, replications, lr_scales, fast, claims, setting, rates_at) if partial else None
+    cells = grid(replications, lr_scales, rates_at)
     out, t0 = _resumed(partial, plan, progress), time.time()
     before = sum(float(df.attrs["config"].get("seconds", 0.0)) for df in out.values())   # the resumed cells' own
     for r, k in cells:
@@ -115,43 +124,46 @@ def sensitivity(model: str = "tiny", replications=REPLICATIONS, lr_scales=LR_SCA
     out = [out[(r, float(k))] for r, k in cells]
     long = pd.concat(out, ignore_index=True)
     long.attrs["config"] = dict(out[0].attrs["config"], runs=[o.attrs["config"] for o in out], peak_rss_mb=peak_rss_mb(),
-                                replications=[int(r) for r in replications], lr_scales=[float(k) for k in lr_scales])
+                                replications=[int(r) for r in replications], lr_scales=[float(k) for k in lr_scales],
+                                rates_at=None if rates_at is None else [int(r) for r in rates_at])
     long.attrs["seconds_before"] = before       # spent on the resumed cells, on the machine(s) that ran them
     return long
 
 
-def _plan(model, replications, lr_scales, fast, claims, setting) -> dict:
-    """What a partial grid must share with this one to be resumed."""
+GRID_KEYS = ("replications", "lr_scales", "rates_at")    # a partial file of another grid still lends its cells
+
+
+def _plan(model, replications, lr_scales, fast, claims, setting, rates_at=None) -> dict:
+    """What a partial grid must share with this one to be resumed (its cells are taken where the grids overlap)."""
     from ..models import model_fingerprint
     from .scoreboard_io import rules_commit
     return dict(model=model, setting=setting, fast=bool(fast), claims=sorted(claims) if claims else None,
                 replications=[int(r) for r in replications], lr_scales=[float(k) for k in lr_scales],
+                rates_at=None if rates_at is None else [int(r) for r in rates_at],
                 rules_commit=rules_commit(), model_fingerprint=model_fingerprint(model))
 
 
 def _resumed(partial: Optional[str], plan: Optional[dict], progress: bool) -> dict:
-    """{(replication, rate): its scoreboard} for the cells of ``plan``'s grid that are done: from
-    ``results/<partial>.json`` when that file is of ``plan``, else from the committed grid it extends
-    (``results/<partial without -partial>.json``) when that was judged by the same rules on the same model build,
-    in the same setting and mode (e.g. replication 0 committed, replications 0-2 asked: only 1 and 2 are run)."""
+    """{(replication, rate): its scoreboard} for the cells of ``plan``'s grid that are done: from the committed grid
+    it extends (``results/<partial without -partial>.json``) when that was judged by the same rules on the same model
+    build, in the same setting and mode (e.g. replication 0 committed, replications 0-2 asked: only 1 and 2 are run),
+    and from ``results/<partial>.json`` when that file is of ``plan`` but for its grid (:data:`GRID_KEYS`)."""
     if not partial:
         return {}
     from .. import results
+    committed = results.load(partial[: -len("-partial")])
+    cells = [dict(c, carried_from=committed["provenance"].get("commit", "?"))
+             for c in _committed_cells(committed, plan)]
     d = results.load(partial)
-    carried = {}
-    if d is None or any(d.get(k) != v for k, v in plan.items()):
-        d = results.load(partial[: -len("-partial")])
-        cells = _committed_cells(d, plan)
-        carried = dict(carried_from=d["provenance"].get("commit", "?")) if cells else {}
-    else:
-        cells = d["cells"]           # each names the commit it was run at
-    got, wanted = {}, set(grid(plan["replications"], plan["lr_scales"]))
+    if d is not None and all(d.get(k) == v for k, v in plan.items() if k not in GRID_KEYS):
+        cells += d["cells"]          # each names the commit it was run at; a later cell replaces an earlier one
+    got, wanted = {}, set(grid(plan["replications"], plan["lr_scales"], plan.get("rates_at")))
     for cell in cells:
         key = (int(cell["replication"]), float(cell["lr_scale"]))
         if key in wanted:
             df = pd.DataFrame(cell["rows"]).assign(values=cell["values"])
-            cfg = dict(cell["config"], **carried)
-            cfg.setdefault("carried_from", cell.get("commit", "?"))      # a partial's cell: the commit it ran at
+            cfg = dict(cell["config"])
+            cfg.setdefault("carried_from", cell.get("carried_from") or cell.get("commit", "?"))   # where it ran
             df.attrs["config"] = cfg
             got[key] = df
     if progress and got:
@@ -170,7 +182,7 @@ def _committed_cells(d: Optional[dict], plan: dict) -> list:
     if not same:
         return []
     rows = pd.DataFrame(d["rows"]).assign(values=d["values"])
-    configs = dict(zip(grid(cfg["replications"], cfg["lr_scales"]), cfg.get("runs", [])))
+    configs = dict(zip(grid(cfg["replications"], cfg["lr_scales"], cfg.get("rates_at")), cfg.get("runs", [])))
     return [dict(replication=r, lr_scale=k, config=configs.get((int(r), float(k)), {}),
                  rows=g.drop(columns=["values"]).to_dict("records"), values=g["values"].tolist())
             for (r, k), g in rows.groupby(["replication", "lr_scale"], sort=False)]
@@ -240,5 +252,5 @@ def counts(df: pd.DataFrame, group: Optional[str] = "claim") -> dict:
     return {v: int((df.verdict == v).sum()) for v in FINAL if (df.verdict == v).any() or v in verdicts.TESTED}
 
 
-__all__ = ["scoreboard", "sensitivity", "grid", "aggregate", "intervals", "counts", "peak_rss_mb", "TIER_MODELS",
+__all__ = ["scoreboard", "sensitivity", "grid", "GRID_KEYS", "aggregate", "intervals", "counts", "peak_rss_mb", "TIER_MODELS",
            "REPLICATIONS", "LR_SCALES", "FINAL"]
