@@ -25,7 +25,7 @@ from typing import Dict, List, Optional, Sequence
 
 import torch
 
-from .rows import Call, call_rows, exact_calls
+from .rows import Call, call_rows, dots_into, exact_calls
 
 FORGET_TAGS = ("forget", "idk")        # the batches whose rows are the forget instances
 
@@ -41,6 +41,7 @@ class Split:
         self.kept: List = []                                         # (call, δ of the forget term) on dense calls
         self.grad_dense: List = [None] * len(params)                 # ∇L on the dense tensors (V for moved)
         self.f_calls: List[Call] = []                                # the forget term's dense calls
+        self.risk_dense: Dict[str, List] = {}                        # ∇R on the dense tensors, per risk set
 
     def dense(self, calls: Sequence[Call]) -> List[Call]:
         """The calls that own a tensor not on the Gram route (their per-row dots need the local tangents)."""
@@ -66,23 +67,34 @@ class Split:
         """The per-row accumulator for one backward of a risk (or a chunk of it) over ``n_rows`` rows, or None where
         the split is not exact for it. Call it before the backward."""
         live = exact_calls(calls, scalar, self.params, n_rows, tags)
-        return None if live is None else RiskRows(self, live, n_rows)
+        return None if live is None else RiskRows(self, live, n_rows, tags[0])
+
+    def dense_contributions(self) -> Dict[str, torch.Tensor]:
+        """The dense tensors' share of contribution_b for each risk set, once every risk's backward is done: the kept
+        δ of the forget term along ∇R_u and ∇R_r, both directions in one pass over the kept calls (ẏ is linear in
+        V, so a risk taken in row chunks enters once, summed)."""
+        sets = list(self.risk_dense)
+        acc = dots_into(torch.zeros(len(sets), self.n_forget, dtype=torch.float64), self.kept,
+                        [self.risk_dense[rs] for rs in sets], self.n_forget)
+        self.kept, self.risk_dense = [], {}
+        return dict(zip(sets, acc))
 
 
 class RiskRows:
     """Per-row sums for one backward of a risk: ``moved`` ([n_rows], over the risk's rows, before the normaliser)
-    and ``contribution`` ([n_forget], over the forget instances), fed by ``ghost.GhostDots.against``."""
+    and ``contribution`` ([n_forget], over the forget instances: the routed tensors' share; the dense tensors' comes
+    from :meth:`Split.dense_contributions`), fed by ``ghost.GhostDots.against``."""
 
-    def __init__(self, split: Split, live: List[Call], n_rows: int):
+    def __init__(self, split: Split, live: List[Call], n_rows: int, risk_set: str):
         self.split, self.n_rows, self.live = split, n_rows, live
         self.calls = split.dense(live)                               # whose δ the risk's backward must catch
         self.moved = torch.zeros(n_rows, dtype=torch.float64)
         self.contribution = torch.zeros(split.n_forget, dtype=torch.float64)
-        self.grad_dense: List = [None] * len(split.params)            # ∇R on the dense tensors (V for contribution)
+        self.grad_dense = split.risk_dense.setdefault(risk_set, [None] * len(split.params))   # ∇R, dense, summed
         self.ok = True
 
     def on_dense(self, i: int, g: torch.Tensor):
-        self.grad_dense[i] = g
+        self.grad_dense[i] = g if self.grad_dense[i] is None else self.grad_dense[i] + g
 
     def on_calls(self, gs: Sequence[Optional[torch.Tensor]]):
         """The risk's δ at the dense calls: their share of moved_b, along ∇L."""
@@ -103,15 +115,9 @@ class RiskRows:
             self.contribution += P.sum(0).reshape(b.rows, -1).sum(1, dtype=torch.float64).cpu()
 
     def finish(self) -> Optional["RiskRows"]:
-        """The dense calls' share of the contributions (the kept δ of the forget term, along ∇R); release this
-        backward's calls. None if a routed record's rows were not the risk's."""
-        for c, g in self.split.kept:
-            r = call_rows(c, g, self.grad_dense, self.split.n_forget)
-            if r is not None:
-                self.contribution += r.cpu()
+        """Release this backward's calls; None if a routed record's rows were not the risk's."""
         for c in self.live:                                          # done with: let the graph go
             c.out = c.stops = None
-        self.grad_dense = []
         return self if self.ok else None
 
 

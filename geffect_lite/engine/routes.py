@@ -175,8 +175,11 @@ def _by_ghost(model, objective, forget, retain, ref, risk, split_terms, force, w
         return None
     n = len(ghost_dots.per_dir)
     D = {rs: _rows(m, n, bool(keys)) for rs, m in mats.items()}
-    rows = dict(moved={rs: v[0] for rs, v in views.items()},
-                contribution={rs: v[1] for rs, v in views.items()}) if split else None
+    rows = None
+    if split:
+        dense = split.dense_contributions()
+        rows = dict(moved={rs: v[0] for rs, v in views.items()},
+                    contribution={rs: v[1] + dense.get(rs, 0.0) for rs, v in views.items()})
     return Measurement(["objective"] + keys + list(extra_labels), D, R, loss_value, grad=grad,
                        route=f"ghost ({len(routed)}/{len(params)} tensors by Gram matrices)", rows=rows)
 
