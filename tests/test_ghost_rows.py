@@ -48,7 +48,8 @@ def test_gram_split_equals_plain_per_instance_autograd(name, objective, dots, ch
 
 def test_gram_split_declines_what_it_cannot_do_exactly_and_the_run_says_how():
     """GPT-2's position embedding serves every row at once (one record, one row): the split is not exact there, and
-    the measurement takes the formed route with the layer outputs kept; a user's objective is never split."""
+    the measurement takes the formed route with the layer outputs kept (a user's objective is never split:
+    ``test_rows.test_rows_route_declines_what_it_cannot_do_exactly``). A run's instance views come split."""
     m, forget, retain = _setup("random-gpt2")
     meas = measure(m, get_objective("ga"), forget, retain, dots="ghost", per_row=True)
     assert meas.rows is None and meas.route == "formed" and meas.capture is not None
