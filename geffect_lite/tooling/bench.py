@@ -158,9 +158,9 @@ def bench_run(model_name, objective="ga", optimizer="sgd", repeats=3):
     plain = statistics.median(_plain_steps(model, obj, forget, retain, ref, optimizer, n) for _ in range(repeats))
     tracked = statistics.median(_run_steps(model, obj, forget, retain, ref, optimizer, n) for _ in range(repeats))
     inst = statistics.median(_run_steps(model, obj, forget, retain, ref, optimizer, n, instances=True)
-                             for _ in range(max(1, repeats - 1)))
+                             for _ in range(repeats))
     full = statistics.median(_run_steps(model, obj, forget, retain, ref, optimizer, n, instances=True, tokens=True,
-                                        tokenizer=tok) for _ in range(max(1, repeats - 1)))
+                                        tokenizer=tok) for _ in range(repeats))
     one = statistics.median(_time(lambda: geffect(model, obj, forget, retain, ref)) for _ in range(repeats))
     nb = _run_steps(model, obj, forget, retain, ref, optimizer, 10) if small else float("nan")
     nb_plain = _plain_steps(model, obj, forget, retain, ref, optimizer, 10) if small else float("nan")
