@@ -189,7 +189,8 @@ class _Inexact(Exception):
 
 
 def _against(ghost_dots, extra, split, calls, risk):
-    """against(rs, r, batch, n_rows=None, extra_recs=(), calls=None) -> (D rows, (moved_b, contribution_b) or None):
+    """against(rs, r, batch, n_rows=None, extra_recs=(), calls_here=None) -> (D rows, (moved_b, contribution_b) or
+    None):
     one backward of the risk r on ``batch`` (or ``n_rows`` of its rows), split per row when ``split`` is set."""
     def against(rs, r, batch, n_rows=None, extra_recs=(), calls_here=None):
         acc = split.risk(r, calls.calls if calls_here is None else calls_here,
