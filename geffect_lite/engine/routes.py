@@ -190,8 +190,7 @@ class _Inexact(Exception):
 
 def _against(ghost_dots, extra, split, calls, risk):
     """against(rs, r, batch, n_rows=None, extra_recs=(), calls_here=None) -> (D rows, (moved_b, contribution_b) or
-    None):
-    one backward of the risk r on ``batch`` (or ``n_rows`` of its rows), split per row when ``split`` is set."""
+    None): one backward of the risk r on ``batch`` (or ``n_rows`` of its rows), split per row when ``split`` is set."""
     def against(rs, r, batch, n_rows=None, extra_recs=(), calls_here=None):
         acc = split.risk(r, calls.calls if calls_here is None else calls_here,
                          n_rows or batch["input_ids"].shape[0], (rs,)) if split else None
