@@ -202,7 +202,16 @@ def test_diagnosis_text_of_replicated_ablations_names_them_and_its_limits(monkey
     monkeypatch.setattr(D.results, "load", lambda name: fake)
     monkeypatch.setattr(D, "rejudged_rows", lambda cid: [])
     a = D.diagnosis_text("a")
-    assert "reproduced once we use change risk" in a and "what this does not show" in a and "replications 0, 1, 2" in a
+    assert "on tiny at replications 0, 1, 2 it is reproduced, by the scoreboard share, once we use change risk" in a
+    assert "what this does not show" in a
+    # a replicated round's flip is its own, even where the earlier round's flip of the same claim was re-judged
+    monkeypatch.setattr(D, "rejudged_rows", lambda cid: [dict(
+        claim="a", factor="risk", change="seq sum", baselines=["not reproduced"] * 3, replications=[0, 1, 2],
+        ablateds=["reproduced", "not reproduced", "not reproduced"], survives=False, previously_flipped=True,
+        why="it flips in too few replications")])
+    a = D.diagnosis_text("a")
+    assert "earlier round (one replication) found" not in a and "by the scoreboard share, once we use" in a
+    assert "the earlier flip with seq sum" in a
     assert "fragile on tiny: it holds at replication 0, and breaks with change batch" in D.diagnosis_text("b")
     assert "optimizer" not in D.factors_for("ga_spike") and "optimizer_stable" in D.factors_for("ga_spike")
 

@@ -314,9 +314,11 @@ def diagnosis_text(claim_id: str) -> str:
     elif len(rows):
         flips = rows[rows.flips]
         m = rows.model.iloc[0]
-        parts.append((f"on {m} the earlier round (one replication) found it reproduced once we use " if again else
-                      f"on {m} it is reproduced once we use ") + "; or ".join(flips.change) if len(flips) else
-                     f"on {m} no single change flips it (tried: {', '.join(rows.change)})")
+        at = f" at replications {', '.join(map(str, reps))}" if reps else ""
+        parts.append((f"on {m} the earlier round (one replication) found it reproduced once we use " if again and not
+                      reps else f"on {m}{at} it is reproduced{', by the scoreboard share,' if reps else ''} once we use ")
+                     + "; or ".join(flips.change) if len(flips) else
+                     f"on {m}{at} no single change flips it (tried: {', '.join(rows.change)})")
     if len(free):                             # another rate on any tier, or a tier where it does not miss
         rep = free[(free.ablated == "reproduced") & ((free.factor == "lr") | ~free.model.isin(where))]
         if len(rep):
