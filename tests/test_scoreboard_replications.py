@@ -259,3 +259,18 @@ def test_a_sensitivity_grid_extends_the_committed_grid_of_the_same_rules_and_mod
     ran.clear()
     S.sensitivity("fake", replications=(0, 1), lr_scales=(1.0,), partial="scoreboard-fake-partial")
     assert ran == [(0, 1.0), (1, 1.0)]
+
+
+def test_the_build_note_converts_smollm2_before_comparing_builds(monkeypatch):
+    """smollm2-tofu's fingerprint hashes the converted base, so the note converts it first: a machine that had not
+    converted it called every committed build 'earlier' (notebook 13 said so before notebook 12 had run)."""
+    import geffect_lite.models as models
+    import geffect_lite.models.smollm2 as smol
+    long = pd.DataFrame(); long.attrs["provenance"] = {"model_fingerprint": "abc"}
+    state = {"converted": False}
+    monkeypatch.setattr(smol, "convert_smollm2", lambda: state.update(converted=True))
+    monkeypatch.setattr(models, "model_fingerprint", lambda m: "abc" if state["converted"] else "name-only")
+    assert render._build_note(long, "smollm2-tofu") == ""
+    state["converted"] = False
+    monkeypatch.setattr(smol, "convert_smollm2", lambda: None)          # a build that really differs is still named
+    assert render._build_note(long, "smollm2-tofu") == ", on an earlier build of the model"
