@@ -274,3 +274,14 @@ def test_the_build_note_converts_smollm2_before_comparing_builds(monkeypatch):
     state["converted"] = False
     monkeypatch.setattr(smol, "convert_smollm2", lambda: None)          # a build that really differs is still named
     assert render._build_note(long, "smollm2-tofu") == ", on an earlier build of the model"
+
+
+def test_an_uneven_grid_is_described_rate_by_rate():
+    """SmolLM2's grid (every replication at ×1, the other rates at replication 0) is not called 'replications 0, 1, 2
+    at ×0.5, ×1, ×2'."""
+    cells = grid((0, 1, 2), (0.5, 1, 2), rates_at=(0,))
+    long = pd.DataFrame([dict(replication=r, lr_scale=k) for r, k in cells])
+    assert render._grid_words(long, [0, 1, 2], [0.5, 1.0, 2.0]) == \
+        "replications 0, 1, 2 at ×1; ×0.5, ×2 at replication 0"
+    even = pd.DataFrame([dict(replication=r, lr_scale=k) for r, k in grid((0, 1), (0.5, 1))])
+    assert render._grid_words(even, [0, 1], [0.5, 1.0]) == "replications 0, 1 at ×0.5, ×1"
