@@ -60,28 +60,22 @@ def runs_line(model: str) -> str:
     if long is None:
         return "none committed"
     if "replication" in long:
-        reps, scales = sorted(set(long.replication)), sorted(set(long.lr_scale))
         n = len(set(zip(long.replication, long.lr_scale)))
         rules = long.attrs["provenance"].get("rules_commit", "unknown")[:7]
-        return (_grid_words(long, reps, scales) + f" ({n} run{'s' if n > 1 else ''}, "
+        return (_grid_words(long) + f" ({n} run{'s' if n > 1 else ''}, "
                 f"{compute_seconds(model) / 60:.0f} min; rules of {rules})" + _build_note(long, model))
     return _legacy_line(long, model) + _build_note(long, model)
 
 
-def _grid_words(long, reps, scales) -> str:
-    """"replications 0, 1 at ×0.5, ×1", or for an uneven grid each rate with its own replications ("replications 0,
-    1, 2 at ×1; ×0.5, ×2 at replication 0")."""
-    def reps_words(rs):
-        return f"replication{'s' if len(rs) > 1 else ''} {', '.join(map(str, rs))}"
-    at = {k: sorted(set(long[long.lr_scale == k].replication)) for k in scales}
-    if all(r == reps for r in at.values()):
-        return f"{reps_words(reps)} at {', '.join(f'×{k:g}' for k in scales)}"
-    groups = {}
-    for k in scales:
-        groups.setdefault(tuple(at[k]), []).append(k)
-    parts = sorted(groups.items(), key=lambda g: -len(g[0]))
-    return "; ".join(f"{'' if i else reps_words(list(rs)) + ' at '}{', '.join(f'×{k:g}' for k in ks)}"
-                     + (f" at {reps_words(list(rs))}" if i else "") for i, (rs, ks) in enumerate(parts))
+def _grid_words(long) -> str:
+    """Each set of replications with the rates run at it, the largest set first: "replications 0, 1 at ×0.5, ×1", or
+    for an uneven grid "replications 0, 1, 2 at ×1; ×0.5, ×2 at replication 0"."""
+    rates = {}
+    for k, g in long.groupby("lr_scale"):
+        rates.setdefault(tuple(sorted(set(g.replication))), []).append(f"×{k:g}")
+    parts = [(f"replication{'s' if len(rs) > 1 else ''} {', '.join(map(str, rs))}", ", ".join(ks))
+             for rs, ks in sorted(rates.items(), key=lambda g: -len(g[0]))]
+    return "; ".join(f"{r} at {k}" if i == 0 else f"{k} at {r}" for i, (r, k) in enumerate(parts))
 
 
 def _build_note(long, model: str) -> str:
