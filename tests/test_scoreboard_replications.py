@@ -285,3 +285,17 @@ def test_an_uneven_grid_is_described_rate_by_rate():
         "replications 0, 1, 2 at ×1; ×0.5, ×2 at replication 0"
     even = pd.DataFrame([dict(replication=r, lr_scale=k) for r, k in grid((0, 1), (0.5, 1))])
     assert render._grid_words(even) == "replications 0, 1 at ×0.5, ×1"
+
+
+def test_as_in_needs_the_committed_scoreboard_too():
+    """'as in Fig. N' only when this run AND the committed replications × rates reproduce the claim; a claim this run
+    reproduces but the scoreboard does not is said as this run's, with the scoreboard's verdict."""
+    from geffect_lite.lessons.common import as_in, committed_verdict
+    live = pd.DataFrame(dict(claim=["insight_shallow_layers", "ga_lm_head", "ga_spike"],
+                             verdict=["reproduced", "reproduced", "not reproduced"])).set_index("claim")
+    live.attrs["config"] = dict(model="tiny")
+    assert committed_verdict(live, "insight_shallow_layers") == "reproduced"
+    assert as_in(live, "insight_shallow_layers", "Fig. 3b", "Shown.", "not shown") == "Shown, as in Fig. 3b."
+    said = as_in(live, "ga_lm_head", "Fig. 3b", "Shown.", "not shown")
+    assert "as in" not in said and f"*{committed_verdict(live, 'ga_lm_head')}*" in said
+    assert as_in(live, "ga_spike", "Fig. 3a", "Shown.", "not shown") == "not shown"

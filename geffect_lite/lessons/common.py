@@ -8,11 +8,12 @@ sentence says what the run shows and that the figure's pattern is not shown. Num
 """
 from __future__ import annotations
 
+import functools
 from typing import Mapping
 
 from ..teach import num, pick
 
-__all__ = ["verdict_of", "values_of", "head", "as_in", "Reading", "num", "pick", "rate_note", "at_end", "run_key",
+__all__ = ["verdict_of", "values_of", "head", "as_in", "committed_verdict", "Reading", "num", "pick", "rate_note", "at_end", "run_key",
            "end_states", "with_end", "STATES"]
 
 
@@ -31,12 +32,31 @@ def head(live, cid: str, fig: str) -> str:
     return f"**What this run shows, next to {fig}** (claim `{cid}`: *{verdict_of(live, cid)}* on this run)"
 
 
+def committed_verdict(live, cid: str):
+    """The claim's verdict over the committed replications and rates of this run's model ("fragile", …), or None
+    when that model has no committed scoreboard."""
+    return _committed_verdicts(live.attrs.get("config", {}).get("model", "tiny")).get(cid)
+
+
+@functools.lru_cache(maxsize=None)
+def _committed_verdicts(model: str) -> dict:
+    from ..paper.scoreboard_io import verdicts_of
+    v = verdicts_of(model)
+    return {} if v is None else dict(zip(v.claim, v.verdict))
+
+
 def as_in(live, cid: str, fig: str, shown: str, not_shown: str) -> str:
-    """``shown`` + ", as in {fig}." when the rule of ``cid`` reproduced the claim on this run, else ``not_shown``
-    (which must say the pattern is not shown here). The only road to the words "as in Fig."."""
-    if verdict_of(live, cid) == "reproduced":
+    """``shown`` + ", as in {fig}." when the rule of ``cid`` reproduced the claim on this run and the committed
+    scoreboard of its model (replications × rates) reproduces it too; reproduced on this run only, ``shown`` with the
+    scoreboard's verdict, never "as in"; else ``not_shown`` (which must say the pattern is not shown here). The only
+    road to the words "as in Fig."."""
+    if verdict_of(live, cid) != "reproduced":
+        return not_shown
+    agg = committed_verdict(live, cid)
+    if agg in (None, "reproduced"):
         return f"{shown.rstrip('.')}, as in {fig}."
-    return not_shown
+    return (f"{shown.rstrip('.')} on this run; over the committed replications and rates the claim is *{agg}*, so "
+            f"the scoreboard does not count {fig} as reproduced.")
 
 
 def at_end(steps) -> dict:
