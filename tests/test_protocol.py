@@ -78,14 +78,14 @@ def test_cache_key_follows_what_changes_the_run():
 
 
 def test_the_rule_is_data_and_the_committed_one():
-    """The rule is a constant (not parsed out of a docstring), and the calibration was made under exactly its
-    criterion (the text after its opening parenthesis; that parenthesis, once "stated before any verdict was looked
-    at", now tells the rule's history truthfully — the criterion itself is unchanged)."""
+    """The rule is a constant (not parsed out of a docstring), and the committed calibration states exactly it. Its
+    opening parenthesis once said "stated before any verdict was looked at", which is not true; the committed file's
+    copy was corrected too (its provenance says so), the criterion after the parenthesis unchanged."""
     assert protocol.rule() == protocol.RULE and "ln |V|" in protocol.RULE and "middle of the run" in protocol.RULE
     assert protocol.RULE not in (protocol.__doc__ or "")
-    committed = results.load("calibration")["rule"]
-    assert committed.split("): ", 1)[1] == protocol.RULE.split("): ", 1)[1]
-    assert "before any verdict" not in protocol.RULE
+    committed = results.load("calibration")
+    assert committed["rule"] == protocol.RULE
+    assert "before any verdict" not in protocol.RULE and "corrected" in committed["provenance"]["rule_text"]
 
 
 def test_figure_settings_are_one_table():
