@@ -126,3 +126,17 @@ def test_matched_stops_at_the_twins_forget_risk(tmp_path, monkeypatch):
         assert s[r.step] == pytest.approx(r.forget_risk, rel=1e-6) and (s[s.index < r.step] < r.target).all()
     else:
         assert r.step == -1 and np.isnan(r.model_utility)
+
+
+@pytest.mark.parametrize("model", ["tiny", "deep"])
+def test_committed_verdicts_follow_from_the_committed_points(model):
+    """A committed frontier's comparisons (what the README and notebook 13 show) are the rule applied to its own
+    committed points: recomputed here from the rows, for both hyper-parameter sets and the matched level."""
+    from geffect_lite import results
+    d = results.load(f"frontier-{model}")
+    if d is None:
+        pytest.skip(f"no frontier committed for {model}")
+    again = F.claims(pd.DataFrame(d["rows"])).to_dict("records")
+    assert again == d["claims"]
+    if d.get("matched"):
+        assert F.matched_claims(pd.DataFrame(d["matched"])).to_dict("records") == d["matched_claims"]

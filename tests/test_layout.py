@@ -247,3 +247,15 @@ def test_readme_claims_table_is_the_committed_one():
     text = (REPO / "README.md").read_text()
     block = text[text.index("<!-- claims:start -->\n") + len("<!-- claims:start -->\n"):text.index("<!-- claims:end -->")]
     assert block == markdown(), "README's claims table is stale: run `python -m geffect_lite claims --scales --readme README.md`"
+
+
+def test_readme_frontier_table_is_the_committed_one():
+    """The README's Table 1 frontier table is generated from the committed frontiers (`claims --scales --readme`),
+    and it names every tier: one with a committed frontier by its numbers, one without as not run."""
+    from geffect_lite.paper.render import frontier_markdown
+    from geffect_lite.paper.scoreboard import TIER_MODELS
+    text = (REPO / "README.md").read_text()
+    a, b = "<!-- frontier:start -->\n", "<!-- frontier:end -->"
+    block = text[text.index(a) + len(a):text.index(b)]
+    assert block == frontier_markdown(), "README's frontier table is stale: run `python -m geffect_lite claims --scales --readme README.md`"
+    assert all(f"`{m}`" in block for m in TIER_MODELS)

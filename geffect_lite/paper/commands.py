@@ -8,7 +8,7 @@ import time
 import pandas as pd
 
 from .diagnoses import diagnose, rejudge
-from .render import markdown, readme_block
+from .render import frontier_markdown, markdown, readme_block
 from .scoreboard import aggregate, counts, scoreboard, sensitivity
 from .scoreboard_io import merge_rejudged, save, three_scales
 from .table import agreement, plot_fq_mu, save_table, summary, tables
@@ -22,7 +22,8 @@ def claims_main(args) -> None:
         if args.readme:                          # write the table into the README (a test keeps them equal)
             from pathlib import Path
             readme = Path(args.readme)
-            readme.write_text(readme_block(readme.read_text(), "claims", markdown()))
+            readme.write_text(readme_block(readme_block(readme.read_text(), "claims", markdown()), "frontier",
+                                           frontier_markdown()))
         return _show(three_scales(), args.json)
     if getattr(args, "settings", False):
         from .scoreboard_io import settings_table

@@ -1,7 +1,8 @@
 """The claims scoreboard in Markdown: the three-scale tables claim | paper | tiny | deep | SmolLM2 of Wang et al. 2025
 (arXiv 2502.19301) — one for the paper's claims, one for the implementation checks, one for the project's extensions,
 each with its verdict counts per tier — with the line that says which runs stand behind each column (and, for a file
-committed before replications existed, that it was judged under the previous rules), and the README block it fills.
+committed before replications existed, that it was judged under the previous rules), and the README block it fills;
+and Table 1 as a frontier (``frontier.py``), one table for every tier whose frontier is committed.
 """
 from __future__ import annotations
 
@@ -103,6 +104,44 @@ def _legacy_line(long, model: str) -> str:
     return out + f" ({n} run{'s' if n > 1 else ''}, {minutes:.0f} min) — {LEGACY_NOTE}"
 
 
+FRONTIER_COLUMNS = (("claims", "official"), ("claims", "figures"), ("matched_claims", "official"),
+                    ("matched_claims", "figures"))
+
+
+def frontier_markdown(models=TIER_MODELS) -> str:
+    """The Table 1 frontier comparisons as Markdown (the README's, between its ``frontier`` markers; a test keeps
+    them equal): for each tier with a committed ``results/frontier-<model>.json``, won / lost / tied cells and the
+    verdict of each pair, by the frontier rule and at the matched forget level, for both hyper-parameter sets; a
+    tier without one is named as not run."""
+    lines, missing = [], []
+    for m in models:
+        d = results.load(f"frontier-{m}")
+        if d is None:
+            missing.append(m)
+            continue
+        by = {(kind, r["hparams"], r["new"], r["old"]): r for kind, _ in FRONTIER_COLUMNS for r in d.get(kind, [])}
+        pairs = list(dict.fromkeys((r["new"], r["old"]) for r in d["claims"]))
+        reps = sorted({int(r["replication"]) for r in d["rows"]})
+        p = d.get("provenance", {})
+        lines += [f"`{m}` ([results/frontier-{m}.json](geffect_lite/results/frontier-{m}.json): replications "
+                  f"{', '.join(map(str, reps))}, {p.get('seconds', float('nan')) / 60:.0f} min of runs, committed from "
+                  f"`{p.get('commit', '?')}`):", "",
+                  "| new vs old | frontier, official (won / lost / tied) | frontier, figures' | matched level, official "
+                  "| matched level, figures' |", "|---|---|---|---|---|"]
+        for a, b in pairs:
+            cells = []
+            for kind, h in FRONTIER_COLUMNS:
+                r = by.get((kind, h, a, b))
+                cells.append("not run" if r is None else
+                             f"{r['wins']} / {r['losses']} / {r['ties']} of {r['cells']} {r['verdict']}")
+            lines.append(f"| {a.upper()} vs {b.upper()} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if missing:
+        lines.append("No frontier is committed for " + ", ".join(f"`{m}`" for m in missing) + ": "
+                     + ("its" if len(missing) == 1 else "their") + " Table 1 comparisons read *not run*.")
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
 def readme_block(text: str, name: str, body: str) -> str:
     """``text`` with the block between ``<!-- name:start -->`` and ``<!-- name:end -->`` replaced by ``body``."""
     a, b = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
@@ -110,4 +149,4 @@ def readme_block(text: str, name: str, body: str) -> str:
     return text[:i] + body + text[j:]
 
 
-__all__ = ["markdown", "tally", "GROUP_TITLES", "compute_seconds", "runs_line", "readme_block"]
+__all__ = ["markdown", "frontier_markdown", "tally", "GROUP_TITLES", "compute_seconds", "runs_line", "readme_block"]
