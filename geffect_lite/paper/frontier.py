@@ -298,7 +298,9 @@ def plot_sets(df: pd.DataFrame):
         plot(df, ax=ax, hparams=h)
     for ax in axes[0][1:]:
         ax.set_ylabel("")
-    fig.suptitle("Table 1 as a frontier: forget quality against model utility, mean over replications", fontsize=14)
+    on = f" on {', '.join(dict.fromkeys(df.model))}" if "model" in df else ""
+    fig.suptitle(f"Table 1 as a frontier{on}: forget quality against model utility, mean over replications",
+                 fontsize=14)
     fig.tight_layout()
     return fig
 
