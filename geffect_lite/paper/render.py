@@ -119,7 +119,8 @@ def frontier_markdown(models=TIER_MODELS) -> str:
         if d is None:
             missing.append(m)
             continue
-        by = {(kind, r["hparams"], r["new"], r["old"]): r for kind, _ in FRONTIER_COLUMNS for r in d.get(kind, [])}
+        by = {(kind, r["hparams"], r["new"], r["old"]): r for kind in ("claims", "matched_claims")
+              for r in d.get(kind, [])}
         pairs = list(dict.fromkeys((r["new"], r["old"]) for r in d["claims"]))
         reps = sorted({int(r["replication"]) for r in d["rows"]})
         p = d.get("provenance", {})
