@@ -212,6 +212,35 @@ def test_a_sensitivity_grid_resumes_from_its_partial_file_of_the_same_plan(monke
     assert len(ran) == 6
 
 
+def test_each_partial_cell_names_the_commit_its_process_started_from(monkeypatch, tmp_path):
+    """A worker that runs for hours while other commits land: every cell it writes names the commit whose code it
+    imported (read once, at its start), not the HEAD at the time of a later write of the partial file."""
+    import json
+    import importlib
+    from geffect_lite import results as R, models
+    S = importlib.import_module("geffect_lite.paper.scoreboard")
+    from geffect_lite.tooling import results as tres
+    where = lambda name: tmp_path / f"{name}.json"
+    monkeypatch.setattr(R, "path", where)
+    monkeypatch.setattr(tres, "path", where)
+    monkeypatch.setattr(tres, "machine", lambda: "test")
+    monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r1")
+    monkeypatch.setattr(models, "model_fingerprint", lambda m: "fp")
+    heads = iter(["start"] + ["later"] * 50)                  # HEAD moves after the worker starts
+    monkeypatch.setattr(tres, "git_commit", lambda *a: next(heads))
+
+    def board(model, replication=0, lr_scale=1.0, **kw):
+        df = pd.DataFrame([dict(claim="ga_spike", paper="p", kind="k", group="claim", verdict="reproduced",
+                                numbers="", reason="", replication=replication, seed=replication,
+                                lr_scale=lr_scale, values={"x": 1.0})])
+        df.attrs["config"] = dict(replication=replication)
+        return df
+    monkeypatch.setattr(S, "scoreboard", board)
+    S.sensitivity("fake", replications=(0, 1), lr_scales=(1.0, 2.0), partial="scoreboard-fake-partial")
+    cells = json.loads(where("scoreboard-fake-partial").read_text())["cells"]
+    assert len(cells) == 3 and {c["commit"] for c in cells} == {"start"}
+
+
 def test_a_sensitivity_grid_extends_the_committed_grid_of_the_same_rules_and_model(monkeypatch, tmp_path):
     """Replication 0 committed, replications 0-1 asked: only replication 1 runs, and the carried cell names the
     commit it came from; a committed grid of other rules is not extended."""

@@ -111,6 +111,9 @@ def sensitivity(model: str = "tiny", replications=REPLICATIONS, lr_scales=LR_SCA
     plan = _plan(model, replications, lr_scales, fast, claims, setting, rates_at) if partial else None
     cells = grid(replications, lr_scales, rates_at)
     out, t0 = _resumed(partial, plan, progress), time.time()
+    if partial:                      # the commit whose code this process runs: each cell it adds names it, not the
+        from ..tooling.results import git_commit        # HEAD of a later write
+        ran_at = git_commit()
     before = sum(float(df.attrs["config"].get("seconds", 0.0)) for df in out.values())   # the resumed cells' own
     for r, k in cells:
         if (r, float(k)) in out:
@@ -119,6 +122,8 @@ def sensitivity(model: str = "tiny", replications=REPLICATIONS, lr_scales=LR_SCA
             print(f"== {model}: replication {r}, lr ×{k:g}", flush=True)
         out[(r, float(k))] = scoreboard(model, replication=r, lr_scale=k, fast=fast, claims=claims,
                                         progress=progress, setting=setting)
+        if partial:
+            out[(r, float(k))].attrs["config"].setdefault("carried_from", ran_at)
         if partial and len(out) < len(cells):
             _write_partial(partial, plan, out, before + time.time() - t0)
     out = [out[(r, float(k))] for r, k in cells]
