@@ -170,10 +170,9 @@ def test_stable_scale_is_chosen_from_testability_alone(monkeypatch):
     assert k == D.STABLE_SCALES[-1] and len(tried) == len(D.STABLE_SCALES)     # none stable: the smallest, untestable
 
 
-def test_a_sensitivity_grid_resumes_from_its_partial_file_of_the_same_plan(monkeypatch, tmp_path):
-    """Each finished cell goes to the partial file; another machine with that file reruns only the missing cells;
-    a file of another plan (other rules) is not read."""
-    import json
+def _results_in(monkeypatch, tmp_path):
+    """(the scoreboard module, tooling.results, where) with results read and written under tmp_path, one rules
+    commit and one model build."""
     import importlib
     from geffect_lite import results as R, models
     S = importlib.import_module("geffect_lite.paper.scoreboard")     # the module (the package exports a function)
@@ -184,6 +183,14 @@ def test_a_sensitivity_grid_resumes_from_its_partial_file_of_the_same_plan(monke
     monkeypatch.setattr(tres, "machine", lambda: "test")
     monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r1")
     monkeypatch.setattr(models, "model_fingerprint", lambda m: "fp")
+    return S, tres, where
+
+
+def test_a_sensitivity_grid_resumes_from_its_partial_file_of_the_same_plan(monkeypatch, tmp_path):
+    """Each finished cell goes to the partial file; another machine with that file reruns only the missing cells;
+    a file of another plan (other rules) is not read."""
+    import json
+    S, tres, where = _results_in(monkeypatch, tmp_path)
     ran, cut = [], [True]
 
     def board(model, replication=0, lr_scale=1.0, **kw):
@@ -216,16 +223,7 @@ def test_each_partial_cell_names_the_commit_its_process_started_from(monkeypatch
     """A worker that runs for hours while other commits land: every cell it writes names the commit whose code it
     imported (read once, at its start), not the HEAD at the time of a later write of the partial file."""
     import json
-    import importlib
-    from geffect_lite import results as R, models
-    S = importlib.import_module("geffect_lite.paper.scoreboard")
-    from geffect_lite.tooling import results as tres
-    where = lambda name: tmp_path / f"{name}.json"
-    monkeypatch.setattr(R, "path", where)
-    monkeypatch.setattr(tres, "path", where)
-    monkeypatch.setattr(tres, "machine", lambda: "test")
-    monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r1")
-    monkeypatch.setattr(models, "model_fingerprint", lambda m: "fp")
+    S, tres, where = _results_in(monkeypatch, tmp_path)
     heads = iter(["start"] + ["later"] * 50)                  # HEAD moves after the worker starts
     monkeypatch.setattr(tres, "git_commit", lambda *a: next(heads))
 
