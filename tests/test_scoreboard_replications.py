@@ -242,17 +242,8 @@ def test_each_partial_cell_names_the_commit_its_process_started_from(monkeypatch
 def test_a_sensitivity_grid_extends_the_committed_grid_of_the_same_rules_and_model(monkeypatch, tmp_path):
     """Replication 0 committed, replications 0-1 asked: only replication 1 runs, and the carried cell names the
     commit it came from; a committed grid of other rules is not extended."""
-    import importlib
-    from geffect_lite import results as R, models
-    from geffect_lite.tooling import results as tres
-    S = importlib.import_module("geffect_lite.paper.scoreboard")
-    where = lambda name: tmp_path / f"{name}.json"
-    monkeypatch.setattr(R, "path", where)
-    monkeypatch.setattr(tres, "path", where)
-    monkeypatch.setattr(tres, "machine", lambda: "test")
+    S, tres, where = _results_in(monkeypatch, tmp_path)
     monkeypatch.setattr(tres, "git_commit", lambda where=None: "abc1234")
-    monkeypatch.setattr(scoreboard_io, "rules_commit", lambda: "r1")
-    monkeypatch.setattr(models, "model_fingerprint", lambda m: "fp")
     ran = []
 
     def board(model, replication=0, lr_scale=1.0, **kw):
