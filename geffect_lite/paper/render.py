@@ -6,7 +6,10 @@ and Table 1 as a frontier (``frontier.py``), one table for every tier whose fron
 """
 from __future__ import annotations
 
+import pandas as pd
+
 from .. import results
+from . import frontier as F
 from .claims import GROUPS
 from .scoreboard import FINAL, TIER_MODELS
 from .scoreboard_io import LEGACY_NOTE, PREVIOUS, committed, three_scales
@@ -111,17 +114,19 @@ FRONTIER_COLUMNS = (("claims", "official"), ("claims", "figures"), ("matched_cla
 def frontier_markdown(models=TIER_MODELS) -> str:
     """The Table 1 frontier comparisons as Markdown (the README's, between its ``frontier`` markers; a test keeps
     them equal): for each tier with a committed ``results/frontier-<model>.json``, won / lost / tied cells and the
-    verdict of each pair, by the frontier rule and at the matched forget level, for both hyper-parameter sets; a
-    tier without one is named as not run."""
+    verdict of each pair, by the frontier rule and at the matched forget level (recomputed from the committed
+    points, as notebook 13 does), for both hyper-parameter sets; a tier without one is named as not run."""
     lines, missing = [], []
     for m in models:
         d = results.load(f"frontier-{m}")
         if d is None:
             missing.append(m)
             continue
-        by = {(kind, r["hparams"], r["new"], r["old"]): r for kind in ("claims", "matched_claims")
-              for r in d.get(kind, [])}
-        pairs = list(dict.fromkeys((r["new"], r["old"]) for r in d["claims"]))
+        got = {"claims": F.claims(pd.DataFrame(d["rows"]))}             # the rules on the committed points
+        if d.get("matched"):
+            got["matched_claims"] = F.matched_claims(pd.DataFrame(d["matched"]))
+        by = {(kind, r["hparams"], r["new"], r["old"]): r for kind, t in got.items() for r in t.to_dict("records")}
+        pairs = list(dict.fromkeys(zip(got["claims"].new, got["claims"].old)))
         reps = sorted({int(r["replication"]) for r in d["rows"]})
         p = d.get("provenance", {})
         lines += [f"`{m}` ([results/frontier-{m}.json](geffect_lite/results/frontier-{m}.json): replications "

@@ -122,10 +122,8 @@ def sensitivity(model: str = "tiny", replications=REPLICATIONS, lr_scales=LR_SCA
             print(f"== {model}: replication {r}, lr ×{k:g}", flush=True)
         out[(r, float(k))] = scoreboard(model, replication=r, lr_scale=k, fast=fast, claims=claims,
                                         progress=progress, setting=setting)
-        if partial:
-            out[(r, float(k))].attrs["config"].setdefault("carried_from", ran_at)
         if partial and len(out) < len(cells):
-            _write_partial(partial, plan, out, before + time.time() - t0)
+            _write_partial(partial, plan, out, before + time.time() - t0, ran_at)
     out = [out[(r, float(k))] for r, k in cells]
     long = pd.concat(out, ignore_index=True)
     long.attrs["config"] = dict(out[0].attrs["config"], runs=[o.attrs["config"] for o in out], peak_rss_mb=peak_rss_mb(),
@@ -193,9 +191,11 @@ def _committed_cells(d: Optional[dict], plan: dict) -> list:
             for (r, k), g in rows.groupby(["replication", "lr_scale"], sort=False)]
 
 
-def _write_partial(name: str, plan: dict, cells: dict, seconds: float) -> None:
+def _write_partial(name: str, plan: dict, cells: dict, seconds: float, ran_at: Optional[str] = None) -> None:
+    """Write ``cells`` to ``results/<name>.json``: a resumed cell keeps the commit it ran at; a cell run here names
+    ``ran_at`` (the commit the process started from; default: HEAD now)."""
     from ..tooling.results import git_commit, save      # writing is tooling (git, provenance)
-    here = git_commit()
+    here = ran_at or git_commit()
     save(name, dict(plan, cells=[dict(replication=r, lr_scale=k, config=df.attrs.get("config", {}),
                                       commit=df.attrs.get("config", {}).get("carried_from", here),
                                       rows=df.drop(columns=["values"]).to_dict("records"),
