@@ -259,3 +259,13 @@ def test_readme_frontier_table_is_the_committed_one():
     block = text[text.index(a) + len(a):text.index(b)]
     assert block == frontier_markdown(), "README's frontier table is stale: run `python -m geffect_lite claims --scales --readme README.md`"
     assert all(f"`{m}`" in block for m in TIER_MODELS)
+
+
+def test_readme_settings_table_is_the_committed_one():
+    """The README's paper-vs-official comparison is generated from the committed scoreboards (`claims --scales
+    --readme`): its table, its count of agreeing claims and its sentence on the misses come from the files."""
+    from geffect_lite.paper.render import settings_markdown
+    text = (REPO / "README.md").read_text()
+    a, b = "<!-- settings:start -->\n", "<!-- settings:end -->"
+    block = text[text.index(a) + len(a):text.index(b)]
+    assert block == settings_markdown(), "README's settings table is stale: run `python -m geffect_lite claims --scales --readme README.md`"

@@ -317,3 +317,22 @@ def test_as_in_needs_the_committed_scoreboard_too():
     said = as_in(live, "ga_lm_head", "Fig. 3b", "Shown.", "not shown")
     assert "as in" not in said and f"*{committed_verdict(live, 'ga_lm_head')}*" in said
     assert as_in(live, "ga_spike", "Fig. 3a", "Shown.", "not shown") == "not shown"
+
+
+def test_settings_markdown_derives_its_sentences_from_the_table(monkeypatch):
+    """The README's settings block counts the agreeing verdicts and names every claim that differs, and every claim
+    not reproduced in the paper setting that holds in the official one (planted table, no committed file read)."""
+    from geffect_lite.paper import render
+    t = pd.DataFrame(dict(claim=["a", "b", "c"],
+                          **{"paper setting": ["reproduced (2 of 2)", "not reproduced (0 of 2)", "fragile (1 of 2)"],
+                             "official setting": ["reproduced (2 of 2)", "fragile (1 of 2)", "not reproduced (0 of 2)"]}))
+    t.attrs["replications"] = [0, 1]
+    monkeypatch.setattr(render, "settings_table", lambda model, other: t)
+    monkeypatch.setattr(render.results, "load", lambda name: {"provenance": {"seconds": 60.0, "commit": "abcdef0123",
+                                                                             "rules_commit": "1234567890"}})
+    md = render.settings_markdown("fake")
+    assert "same verdict on 1 of the 3 claims; they differ on `b` and `c`." in md
+    assert "Not reproduced in the paper setting but holding in the official one: `b`." in md
+    assert "replications 0, 1 at ×1" in md and "`abcdef0`" in md and "| `c` | fragile (1 of 2) | not reproduced" in md
+    monkeypatch.setattr(render, "settings_table", lambda model, other: None)
+    assert render.settings_markdown("fake") == "No `official`-setting scoreboard is committed for `fake`.\n"

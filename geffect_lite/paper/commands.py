@@ -8,7 +8,7 @@ import time
 import pandas as pd
 
 from .diagnoses import diagnose, rejudge
-from .render import frontier_markdown, markdown, readme_block
+from .render import frontier_markdown, markdown, readme_block, settings_markdown
 from .scoreboard import aggregate, counts, scoreboard, sensitivity
 from .scoreboard_io import merge_rejudged, save, three_scales
 from .table import agreement, plot_fq_mu, save_table, summary, tables
@@ -22,15 +22,16 @@ def claims_main(args) -> None:
         if args.readme:                          # write the table into the README (a test keeps them equal)
             from pathlib import Path
             readme = Path(args.readme)
-            readme.write_text(readme_block(readme_block(readme.read_text(), "claims", markdown()), "frontier",
-                                           frontier_markdown()))
+            text = readme_block(readme.read_text(), "claims", markdown())
+            text = readme_block(text, "frontier", frontier_markdown())
+            readme.write_text(readme_block(text, "settings", settings_markdown()))
         return _show(three_scales(), args.json)
     if getattr(args, "settings", False):
         from .scoreboard_io import settings_table
         t = settings_table(args.model)
         if t is None:
             return print(f"no official-setting scoreboard committed for {args.model} (python -m geffect_lite claims "
-                         f"--model {args.model} --setting official --sensitivity --replications 0 1 --lr-scales 1 --save)")
+                         f"--model {args.model} --setting official --sensitivity --replications 0 1 2 3 4 --lr-scales 1 --save)")
         return _show(t, args.json)
     if getattr(args, "rejudge", False):
         df = rejudge((args.models or ["tiny"])[0], progress=not args.json,

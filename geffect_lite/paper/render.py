@@ -12,7 +12,7 @@ from .. import results
 from . import frontier as F
 from .claims import GROUPS
 from .scoreboard import FINAL, TIER_MODELS
-from .scoreboard_io import LEGACY_NOTE, PREVIOUS, committed, three_scales
+from .scoreboard_io import LEGACY_NOTE, PREVIOUS, committed, settings_table, three_scales
 
 GROUP_TITLES = {"claim": "The paper's claims", "check": "Implementation checks (not claims of the paper)",
                 "extension": "Extensions (the project's own inferences, not claims of the paper)"}
@@ -148,6 +148,42 @@ def frontier_markdown(models=TIER_MODELS) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def settings_markdown(model: str = "tiny", other: str = "official") -> str:
+    """The paper's claims in the paper setting and in ``other`` (the official recipe) as Markdown (the README's,
+    between its ``settings`` markers; a test keeps them equal): :func:`scoreboard_io.settings_table` on the committed
+    files, the claims whose verdict differs, and whether any claim that misses in the paper setting holds in ``other``
+    (so whether the paper setting's misses could come from its full batch and constant rate)."""
+    t = settings_table(model, other)
+    if t is None:
+        return f"No `{other}`-setting scoreboard is committed for `{model}`.\n"
+    a, b = "paper setting", f"{other} setting"
+    word = {c: t[c].str.replace(r" \(.*$", "", regex=True) for c in (a, b)}
+    d = results.load(f"scoreboard-{model}-{other}")
+    p = d.get("provenance", {})
+    reps = t.attrs["replications"]
+    lines = [f"`{model}`, replications {', '.join(map(str, reps))} at ×1 in both settings "
+             f"([results/scoreboard-{model}-{other}.json](geffect_lite/results/scoreboard-{model}-{other}.json): "
+             f"{p.get('seconds', float('nan')) / 60:.0f} min of runs, committed from `{p.get('commit', '?')[:7]}`, "
+             f"rules of `{p.get('rules_commit', '?')[:7]}`):", "",
+             f"| claim | {a} | {b} |", "|---|---|---|"]
+    lines += [f"| `{r['claim']}` | {r[a]} | {r[b]} |" for r in t.to_dict("records")]
+    differ = [c for c, x, y in zip(t.claim, word[a], word[b]) if x != y]
+    only_other = [c for c, x, y in zip(t.claim, word[a], word[b]) if x == "not reproduced" and y in ("reproduced",
+                                                                                                     "fragile")]
+    lines += ["", f"The two settings give the same verdict on {len(t) - len(differ)} of the {len(t)} claims"
+              + (f"; they differ on {_and(differ)}." if differ else ".")]
+    lines.append("No claim that is not reproduced in the paper setting holds in the official one." if not only_other
+                 else "Not reproduced in the paper setting but holding in the official one: "
+                 + _and(only_other) + ".")
+    return "\n".join(lines) + "\n"
+
+
+def _and(names) -> str:
+    """"`a`, `b` and `c`"."""
+    q = [f"`{n}`" for n in names]
+    return q[0] if len(q) == 1 else ", ".join(q[:-1]) + " and " + q[-1]
+
+
 def readme_block(text: str, name: str, body: str) -> str:
     """``text`` with the block between ``<!-- name:start -->`` and ``<!-- name:end -->`` replaced by ``body``."""
     a, b = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
@@ -155,4 +191,4 @@ def readme_block(text: str, name: str, body: str) -> str:
     return text[:i] + body + text[j:]
 
 
-__all__ = ["markdown", "frontier_markdown", "tally", "GROUP_TITLES", "compute_seconds", "runs_line", "readme_block"]
+__all__ = ["markdown", "frontier_markdown", "settings_markdown", "tally", "GROUP_TITLES", "compute_seconds", "runs_line", "readme_block"]
