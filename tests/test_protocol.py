@@ -103,3 +103,23 @@ def test_figure_settings_are_one_table():
         assert (objective, tuple(sorted(hp.items()))) in figures, label
     assert OBJECTIVES["RMU (middle)"] == ("rmu", {"c": 5.0})
     assert get_objective("rmu", **OBJECTIVES["RMU (middle)"][1]).hparams["layer"] is None    # None = the middle layer
+
+
+def test_no_text_says_the_rates_were_fixed_before_any_verdict():
+    """The untrue provenance sentence (the rate rule "stated/fixed before any verdict was looked at") is gone from
+    every text a reader sees: notebooks (their students' copies too), the README, docs and the package's code,
+    searched with whitespace and line breaks folded, so that a sentence broken over two lines is found as well.
+    docs/rules.md keeps it, quoted, in the history that says why it is not true."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1]
+    files = [*root.glob("notebooks/**/*.ipynb"), root / "README.md", *root.glob("docs/**/*.md"),
+             *root.glob("geffect_lite/**/*.py")]
+    said = []
+    for f in files:
+        if f.name == "rules.md":
+            continue
+        text = re.sub(r"(\\n|\s|\")+", " ", f.read_text())
+        if re.search(r"before any verdicts? (was|were)? ?looked at", text):
+            said.append(str(f.relative_to(root)))
+    assert not said, f"these still say the rate rule came before any verdict: {said}"
