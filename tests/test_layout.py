@@ -241,12 +241,16 @@ def test_setup_notebook_imports_neither_torch_nor_the_paper():
     assert lines[1] == "7 1", lines[1]
 
 
+def _readme_block(name: str) -> str:
+    text = (REPO / "README.md").read_text()
+    a, b = f"<!-- {name}:start -->\n", f"<!-- {name}:end -->"
+    return text[text.index(a) + len(a):text.index(b)]
+
+
 def test_readme_claims_table_is_the_committed_one():
     """The README's three-scale table is generated from the committed results (`claims --scales --readme`)."""
     from geffect_lite.paper.render import markdown
-    text = (REPO / "README.md").read_text()
-    block = text[text.index("<!-- claims:start -->\n") + len("<!-- claims:start -->\n"):text.index("<!-- claims:end -->")]
-    assert block == markdown(), "README's claims table is stale: run `python -m geffect_lite claims --scales --readme README.md`"
+    assert _readme_block("claims") == markdown(), "README's claims table is stale: run `python -m geffect_lite claims --scales --readme README.md`"
 
 
 def test_readme_frontier_table_is_the_committed_one():
@@ -254,9 +258,7 @@ def test_readme_frontier_table_is_the_committed_one():
     and it names every tier: one with a committed frontier by its numbers, one without as not run."""
     from geffect_lite.paper.render import frontier_markdown
     from geffect_lite.paper.scoreboard import TIER_MODELS
-    text = (REPO / "README.md").read_text()
-    a, b = "<!-- frontier:start -->\n", "<!-- frontier:end -->"
-    block = text[text.index(a) + len(a):text.index(b)]
+    block = _readme_block("frontier")
     assert block == frontier_markdown(), "README's frontier table is stale: run `python -m geffect_lite claims --scales --readme README.md`"
     assert all(f"`{m}`" in block for m in TIER_MODELS)
 
@@ -265,7 +267,5 @@ def test_readme_settings_table_is_the_committed_one():
     """The README's paper-vs-official comparison is generated from the committed scoreboards (`claims --scales
     --readme`): its table, its count of agreeing claims and its sentence on the misses come from the files."""
     from geffect_lite.paper.render import settings_markdown
-    text = (REPO / "README.md").read_text()
-    a, b = "<!-- settings:start -->\n", "<!-- settings:end -->"
-    block = text[text.index(a) + len(a):text.index(b)]
-    assert block == settings_markdown(), "README's settings table is stale: run `python -m geffect_lite claims --scales --readme README.md`"
+    assert _readme_block("settings") == settings_markdown(), \
+        "README's settings table is stale: run `python -m geffect_lite claims --scales --readme README.md`"

@@ -2,7 +2,8 @@
 (arXiv 2502.19301) — one for the paper's claims, one for the implementation checks, one for the project's extensions,
 each with its verdict counts per tier — with the line that says which runs stand behind each column (and, for a file
 committed before replications existed, that it was judged under the previous rules), and the README block it fills;
-and Table 1 as a frontier (``frontier.py``), one table for every tier whose frontier is committed.
+Table 1 as a frontier (``frontier.py``), one table for every tier whose frontier is committed; and the paper's claims
+in the paper setting beside the official recipe's (``scoreboard_io.settings_table``).
 """
 from __future__ import annotations
 
@@ -172,9 +173,8 @@ def settings_markdown(model: str = "tiny", other: str = "official") -> str:
                                                                                                      "fragile")]
     lines += ["", f"The two settings give the same verdict on {len(t) - len(differ)} of the {len(t)} claims"
               + (f"; they differ on {_and(differ)}." if differ else ".")]
-    lines.append("No claim that is not reproduced in the paper setting holds in the official one." if not only_other
-                 else "Not reproduced in the paper setting but holding in the official one: "
-                 + _and(only_other) + ".")
+    lines.append(f"No claim that is not reproduced in the paper setting holds in the {other} one." if not only_other
+                 else f"Not reproduced in the paper setting but holding in the {other} one: " + _and(only_other) + ".")
     return "\n".join(lines) + "\n"
 
 
