@@ -131,6 +131,9 @@ def test_settings_table_reads_both_committed_settings():
     assert len(t) == len([c for c in scoreboard_io.CLAIMS if c.group == "claim"])
     for cell in list(t["paper setting"]) + list(t["official setting"]):
         assert re.fullmatch(r"(reproduced|not reproduced|fragile|not testable) \(\d+ of \d+\)", cell), cell
+    for col in ("paper setting", "official setting"):           # the bare verdicts beside the text, same rows
+        assert [f"{v} (" for v in t.attrs["verdicts"][col]] == [cell[:len(v) + 2] for v, cell in
+                                                                 zip(t.attrs["verdicts"][col], t[col])]
     assert scoreboard_io.settings_table("deep") is None                  # deep has no official file
 
 
@@ -327,6 +330,7 @@ def test_settings_markdown_derives_its_sentences_from_the_table(monkeypatch):
                           **{"paper setting": ["reproduced (2 of 2)", "not reproduced (0 of 2)", "fragile (1 of 2)"],
                              "official setting": ["reproduced (2 of 2)", "fragile (1 of 2)", "not reproduced (0 of 2)"]}))
     t.attrs["replications"] = [0, 1]
+    t.attrs["verdicts"] = t[["paper setting", "official setting"]].apply(lambda c: c.str.split(" \\(").str[0])
     monkeypatch.setattr(render, "settings_table", lambda model, other: t)
     monkeypatch.setattr(render.results, "load", lambda name: {"provenance": {"seconds": 60.0, "commit": "abcdef0123",
                                                                              "rules_commit": "1234567890"}})

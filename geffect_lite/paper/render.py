@@ -158,7 +158,7 @@ def settings_markdown(model: str = "tiny", other: str = "official") -> str:
     if t is None:
         return f"No `{other}`-setting scoreboard is committed for `{model}`.\n"
     a, b = "paper setting", f"{other} setting"
-    word = {c: t[c].str.replace(r" \(.*$", "", regex=True) for c in (a, b)}
+    word = t.attrs["verdicts"]                          # settings_table's verdicts, not parsed back out of its text
     d = results.load(f"scoreboard-{model}-{other}")
     p = d.get("provenance", {})
     reps = t.attrs["replications"]

@@ -152,13 +152,15 @@ def settings_table(model: str = "tiny", other: str = "official") -> Optional[pd.
     reps = sorted(set(alt.replication))
     base = base[(base.lr_scale == 1.0) & base.replication.isin(reps)]
     alt = alt[alt.lr_scale == 1.0]
-    cols = {}
+    cols, verdicts = {}, {}
     for name, long in (("paper setting", base), (f"{other} setting", alt)):
-        a = aggregate(long, rates=(1.0,))
-        cols[name] = a.set_index("claim").summary
+        a = aggregate(long, rates=(1.0,)).set_index("claim")
+        cols[name], verdicts[name] = a.summary, a.verdict
     kind = base.drop_duplicates("claim").set_index("claim").group
-    out = pd.DataFrame(cols).loc[[c for c in kind.index if kind[c] == "claim"]]
+    keep = [c for c in kind.index if kind[c] == "claim"]
+    out = pd.DataFrame(cols).loc[keep]
     out.attrs["replications"] = reps
+    out.attrs["verdicts"] = pd.DataFrame(verdicts).loc[keep]     # the bare verdicts, in the table's row order
     return out.reset_index()
 
 
