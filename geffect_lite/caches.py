@@ -154,8 +154,8 @@ def prepare(model: str) -> bool:
     if model not in ("smollm2", "smollm2-tofu"):
         return False
     from .config import cache_dir
-    from .models.smollm2 import _valid_cached
-    if _valid_cached(cache_dir() / "smollm2"):
+    from .models.smollm2 import valid_cached
+    if valid_cached(cache_dir() / "smollm2"):
         return False
     print("SmolLM2: converting the GGUF once into the cache (≈ 30 s, in a child process) …", flush=True)
     child = subprocess.run([sys.executable, "-c", "from geffect_lite.models.smollm2 import convert_smollm2; "

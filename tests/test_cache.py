@@ -245,3 +245,48 @@ def test_one_batches_for_splits_and_settings(S):
         gl.batches(data, tok, S, n_retain=4)
     with pytest.raises(KeyError, match="forget07"):
         gl.batches(data, tok, "forget07")
+
+
+# --------------------------------------------------------------------------------------------------------------
+# the SmolLM2 conversion is a cache too: one made from another GGUF or transformers version is never used or keyed
+# --------------------------------------------------------------------------------------------------------------
+def test_a_smollm2_conversion_of_another_source_is_stale(tmp_path, monkeypatch, caplog):
+    import json
+    import transformers
+    from geffect_lite.models import model_fingerprint
+    from geffect_lite.models import smollm2
+    gguf = tmp_path / "wheel" / smollm2.SMOL_GGUF
+    gguf.parent.mkdir()
+    gguf.write_bytes(b"GGUF" + bytes(1000))
+    monkeypatch.setattr(smollm2, "smollm2_gguf_path", lambda: gguf)
+    monkeypatch.setenv("GEFFECT_CACHE", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "smollm2"
+    folder.mkdir(parents=True)
+    for f in ("config.json", "tokenizer.json"):
+        (folder / f).write_text("{}")
+    (folder / "model.safetensors").write_bytes(bytes(range(256)) * 64)
+    source = dict(gguf=dict(file=gguf.name, bytes=1004), transformers=transformers.__version__)
+    assert smollm2.conversion_source() == source
+    never = model_fingerprint("smollm2")                  # no .complete: not converted, keyed by its source
+    valid_fp = None
+    for recorded, valid in ((source, True), ({**source, "transformers": "0.0.1"}, False),
+                            ({**source, "gguf": dict(file=gguf.name, bytes=999)}, False), ("ok", False)):
+        (folder / ".complete").write_text(json.dumps(recorded) + "\n")
+        assert smollm2.valid_cached(folder) is valid, recorded
+        fp = model_fingerprint("smollm2")
+        assert (fp != never) if valid else (fp == never), recorded   # a stale conversion never names a run
+        valid_fp = fp if valid else valid_fp
+    (folder / ".complete").write_text(json.dumps(source) + "\n")
+    assert model_fingerprint("smollm2") == valid_fp
+    gguf.write_bytes(b"GGUF" + bytes(2000))                          # the wheel changes under a valid conversion
+    assert not smollm2.valid_cached(folder) and model_fingerprint("smollm2") not in (never, valid_fp)
+
+    def refuse(*a, **k):                                             # stop where the conversion would start
+        raise RuntimeError("converting again")
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", refuse)
+    with caplog.at_level(logging.WARNING, logger="geffect_lite.models"), pytest.raises(RuntimeError, match="again"):
+        smollm2.convert_smollm2()
+    msgs = [r.getMessage() for r in caplog.records if r.name == "geffect_lite.models"]
+    assert len(msgs) == 1 and "converting again" in msgs[0] and "'bytes': 1004" in msgs[0] \
+        and "'bytes': 2004" in msgs[0], msgs
+    assert not folder.exists()                                       # the stale conversion is gone, not read

