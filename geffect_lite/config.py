@@ -6,8 +6,8 @@
 * ``HF_HUB_OFFLINE`` / ``TRANSFORMERS_OFFLINE``: set by :func:`offline` so a hub id fails fast.
 * ``GEFFECT_DEVICE``: where the commands load their models (``cpu``, the default; ``cuda`` or ``cuda:N`` on a GPU
   machine) — :func:`device`; every computing command's ``--device`` sets it.
-* ``GEFFECT_MEMORY_GB``: the memory a notebook may plan for (default: the container's limit, e.g. Binder's ≈ 2 GB,
-  else the machine's RAM) — :func:`memory_budget_gb`.
+* ``GEFFECT_MEMORY_GB``: the memory a notebook may plan for (default: the smallest of the machine's RAM, the cgroup
+  limits over the process, e.g. Binder's ≈ 2 GB, and ``ulimit -v``) — :func:`memory_budget_gb`.
 """
 from __future__ import annotations
 
@@ -107,9 +107,9 @@ def flush_denormal(on: bool = True):
 
 
 def memory_budget_gb() -> float:
-    """The memory (GB, 10⁹ bytes) this process may plan for: ``$GEFFECT_MEMORY_GB`` if set, else the cgroup limit of
-    the container (Binder: ≈ 2 GB; cgroup v2 ``memory.max`` or v1 ``memory.limit_in_bytes``), else the machine's
-    RAM. Notebook 12 sizes its live cells by it."""
+    """The memory (GB, 10⁹ bytes) this process may plan for: ``$GEFFECT_MEMORY_GB`` if set, else the smallest of the
+    machine's RAM, the cgroup limits over this process (Binder: ≈ 2 GB; :func:`cgroup_limits`) and ``ulimit -v``.
+    Notebook 12 sizes its live cells by it."""
     env = os.environ.get("GEFFECT_MEMORY_GB")
     if env:
         try:
@@ -120,16 +120,48 @@ def memory_budget_gb() -> float:
             raise ValueError(f"GEFFECT_MEMORY_GB={env!r} is not a positive number of gigabytes (e.g. 2 or 12.5)")
         return v
     ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") if hasattr(os, "sysconf") else 2 ** 62
-    limits = [ram]
-    for f in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
-        try:
-            text = Path(f).read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit():
-            limits.append(int(text))
+    limits = [ram] + cgroup_limits()
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_AS)[0]           # ``ulimit -v``: address space, a ceiling
+        if soft != resource.RLIM_INFINITY and soft > 0:
+            limits.append(soft)
+    except (ImportError, OSError, ValueError):
+        pass
     return min(limits) / 1e9
 
 
+def cgroup_limits(proc_cgroup: str = "/proc/self/cgroup", root: str = "/sys/fs/cgroup") -> list:
+    """The memory limits (bytes) of this process's cgroup and of every cgroup above it, v2 (``memory.max``) and v1
+    (``memory.limit_in_bytes``): a container's own limit (Binder, Docker) and a limit set on the process's own group
+    (``systemd-run -p MemoryMax=2G``, ``cgexec``) alike. "max" (none) is left out."""
+    try:
+        lines = Path(proc_cgroup).read_text().splitlines()
+    except OSError:
+        lines = []
+    places = [(Path(root), "memory.max"), (Path(root) / "memory", "memory.limit_in_bytes")]   # the namespace's own
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3:
+            continue
+        _, controllers, path = parts
+        if controllers == "":                                         # v2: 0::/path
+            places.append((Path(root) / path.lstrip("/"), "memory.max"))
+        elif "memory" in controllers.split(","):                      # v1: N:memory:/path
+            places.append((Path(root) / "memory" / path.lstrip("/"), "memory.limit_in_bytes"))
+    limits = []
+    for folder, name in places:
+        for d in [folder, *folder.parents]:
+            if not str(d).startswith(root):
+                break
+            try:
+                text = (d / name).read_text().strip()
+            except OSError:
+                continue
+            if text.isdigit():
+                limits.append(int(text))
+    return limits
+
+
 __all__ = ["fast_mode", "cache_dir", "offline", "is_offline", "set_seed", "set_threads", "flush_denormal",
-           "memory_budget_gb", "ASSETS", "PACKAGE_DIR"]
+           "memory_budget_gb", "cgroup_limits", "ASSETS", "PACKAGE_DIR"]

@@ -41,3 +41,33 @@ def test_notebook_12_full_mode_fits_binder(tmp_path, monkeypatch):
     text = "\n".join(o.get("text", "") + json.dumps(o.get("data", {})) for c in nb.cells if c.cell_type == "code"
                      for o in c.outputs)
     assert "The live steps are skipped" in text and "GB; they need" in text
+
+
+def test_the_budget_is_the_limit_of_the_process_own_cgroup(tmp_path, monkeypatch):
+    """A 2 GB limit on the process's own cgroup (``systemd-run -p MemoryMax=2G``, ``cgexec``) is found, not only a
+    container's: v2 and v1 layouts planted under a fake /sys/fs/cgroup, with "max" (no limit) above and below."""
+    from geffect_lite import config
+    monkeypatch.delenv("GEFFECT_MEMORY_GB", raising=False)
+    root = tmp_path / "cgroup"
+    v2 = root / "user.slice" / "run-1.scope"
+    v2.mkdir(parents=True)
+    (root / "memory.max").write_text("max\n")
+    (root / "user.slice" / "memory.max").write_text("max\n")
+    (v2 / "memory.max").write_text("2000000000\n")
+    v1 = root / "memory" / "process_api" / "job"
+    v1.mkdir(parents=True)
+    (root / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    (v1 / "memory.limit_in_bytes").write_text("3000000000\n")
+    proc = tmp_path / "cgroup.txt"
+    for text, want in (("0::/user.slice/run-1.scope\n", [2_000_000_000]),
+                       ("4:memory:/process_api/job\n1:cpu:/\n", [3_000_000_000]),
+                       ("0::/\n", [])):
+        proc.write_text(text)
+        got = [v for v in config.cgroup_limits(str(proc), str(root)) if v < 2 ** 62]
+        assert got == want, (text, got)
+    proc.write_text("0::/user.slice/run-1.scope\n")
+    real = config.cgroup_limits
+    monkeypatch.setattr(config, "cgroup_limits", lambda: real(str(proc), str(root)))
+    assert config.memory_budget_gb() == 2.0
+    monkeypatch.setenv("GEFFECT_MEMORY_GB", "12.5")
+    assert config.memory_budget_gb() == 12.5
