@@ -115,7 +115,7 @@ def load_smollm2(device=None, dtype=torch.float32):
         if out_of_memory(e):        # the machine, not the cache: keep it
             raise MemoryError(
                 f"SmolLM2 could not be loaded from {folder}: this process could not allocate memory ({e}). Loading "
-                "it takes 0.54 GB of float32 weights, mapped from the file, on top of PyTorch. A `ulimit -v` limit counts "
+                "it maps 0.54 GB of float32 weights from the file, on top of PyTorch. A `ulimit -v` limit counts "
                 "address space (mapped files, PyTorch's reservations), not memory: limit memory with a cgroup "
                 "(docker --memory, systemd-run -p MemoryMax) instead. The cache was kept.") from e
         shutil.rmtree(folder, ignore_errors=True)
