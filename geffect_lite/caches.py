@@ -112,7 +112,8 @@ CACHES = (
     Cache("ROUGE scorer", "memory", "(none: one scorer)", "metrics.scoring", _rouge),
     Cache("tables (disk)", "disk", "model and twin weights, setting, objectives, rows evaluated "
           "($GEFFECT_CACHE/tables)", "paper.table", _folder("tables")),
-    Cache("models (disk)", "disk", "the converted SmolLM2 folder ($GEFFECT_CACHE/smollm2; smollm2-tofu adds the shipped delta to it)",
+    Cache("models (disk)", "disk", "the installed GGUF and transformers version, recorded in the converted SmolLM2 "
+          "folder ($GEFFECT_CACHE/smollm2; another source is converted again; smollm2-tofu adds the shipped delta)",
           "models", _folder("smollm2", "smollm2-tofu"), by_default=False),
     Cache("context forwards", "object", "batch name (forget | idk | retain) of one Context (one θ)", "context",
           lambda ctx: ctx.clear()),

@@ -240,11 +240,15 @@ def cache_cmd(args):
     from . import run_store
     if args.older_than is not None and not args.clear:
         raise ValueError("--older-than goes with --clear (e.g. cache --clear --older-than 7d)")
+    from .models.smollm2 import conversion_status
     if args.list:
         rows = run_store.entries()
-        return print(json.dumps(rows, indent=1) if args.json else run_store.table(rows))
+        if args.json:
+            return print(json.dumps(rows, indent=1))
+        return print(run_store.table(rows) + "\n" + conversion_status())
     n, size = run_store.clear(args.older_than)
-    print(f"removed {n} cached run file(s), {size / 2 ** 20:.1f} MB, from {run_store.runs_dir()}")
+    print(f"removed {n} cached run file(s), {size / 2 ** 20:.1f} MB, from {run_store.runs_dir()} (the SmolLM2 "
+          "conversion is kept: `python -m geffect_lite build smollm2` converts it again)")
 
 
 def notebook_prefix(s):

