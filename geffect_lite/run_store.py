@@ -29,11 +29,15 @@ from typing import List, Optional, Tuple
 
 from .config import PACKAGE_DIR, cache_dir
 
-__all__ = ["FORMAT_VERSION", "CODE_SOURCES", "code_version", "runs_dir", "write", "read", "check", "entries",
-           "table", "clear", "clear_stale", "parse_age", "LOG"]
+__all__ = ["FORMAT_VERSION", "CODE_SOURCES", "NOTICE", "is_notice", "code_version", "runs_dir", "write", "read",
+           "check", "entries", "table", "clear", "clear_stale", "parse_age", "LOG"]
 
 FORMAT_VERSION = 2            # 1: a bare pickle (no header); 2: magic, JSON header, checksummed pickle
 MAGIC = b"GEFFECT-RUN "
+#: how every line this module logs begins. Such a line is a notice about this machine's cache (a file found foreign,
+#: truncated, corrupted or outdated, deleted and recomputed), not part of the lesson: committed notebooks hold none,
+#: and a notebook run that shows one (on stderr, after an upgrade) has not failed.
+NOTICE = "run cache: "
 #: what a run's numbers depend on (package-relative files and folders): the engine, the objectives, the trajectory
 #: loop, the NLL and its context, θ_ref, tokenisation, layer groups, model loading, the data, a setting's data and
 #: the final measures (run_cache). Docstrings and comments are not part of the version (see :func:`code_version`).
@@ -141,9 +145,15 @@ def read(path: Path):
             return pickle.loads(blob), header
         except Exception as e:                     # a payload that passed its checksum but not unpickling
             why = f"unpicklable ({type(e).__name__}: {e})"
-    LOG.warning("run cache: %s: %s; deleted, recomputing", path, why)
+    LOG.warning(NOTICE + "%s: %s; deleted, recomputing", path, why)
     path.unlink(missing_ok=True)
     return None
+
+
+def is_notice(line: str) -> bool:
+    """Whether one line of output is this cache's notice: it holds :data:`NOTICE` (anywhere, so that a logging
+    format's prefix, e.g. ``WARNING:geffect_lite.runs:``, does not hide it)."""
+    return NOTICE in line
 
 
 def entries(folder: Optional[Path] = None) -> List[dict]:

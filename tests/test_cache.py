@@ -68,6 +68,7 @@ def test_store_round_trip_and_every_fault(tmp_path, caplog):
             assert run_store.read(f) is None, why
         assert len(lines(caplog)) == 1 and why in lines(caplog)[0] and "recomputing" in lines(caplog)[0], why
         assert str(f) in lines(caplog)[0] and not f.exists(), why          # which file; deleted
+        assert run_store.is_notice(lines(caplog)[0]), why                 # what the browser tests leave out
 
 
 def test_clear_stale_deletes_only_what_would_be_recomputed(tmp_path):

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from geffect_lite.run_store import is_notice
+
 NB = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NB.glob("[0-9][0-9]_*.ipynb"))
 
@@ -50,7 +52,7 @@ def cache_notices(cells):
     """(cell, line) of every notice of the local run cache in the outputs: this machine's paths and its cache's
     history, not the lesson (``notebooks --execute`` deletes the files it would recompute before running)."""
     return [(i, line) for i, c in enumerate(cells) for o in c.get("outputs", [])
-            for line in "".join(o.get("text", "")).splitlines() if "run cache:" in line]
+            for line in "".join(o.get("text", "")).splitlines() if is_notice(line)]
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])

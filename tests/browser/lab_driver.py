@@ -213,12 +213,12 @@ JS_PROBLEMS = "([PATH, SEL]) => {" + JS_PANEL + """
       const o = c.model.outputs.get(k);
       if (o.type === 'error') out.push({cell: i, text: 'error output: ' + JSON.stringify(o.toJSON()).slice(0, 800)});
       if (o.type === 'stream' && o.toJSON().name === 'stderr')
-        out.push({cell: i, text: String(o.toJSON().text).slice(0, 800)});
+        out.push({cell: i, text: String(o.toJSON().text)});
     }
   });
   const cells = Array.from(panel.node.querySelectorAll('.jp-Cell'));
   for (const el of panel.node.querySelectorAll(SEL))
-    out.push({cell: cells.indexOf(el.closest('.jp-Cell')), text: 'rendered: ' + el.innerText.slice(0, 800)});
+    out.push({cell: cells.indexOf(el.closest('.jp-Cell')), text: 'rendered: ' + el.innerText});
   for (const el of panel.node.querySelectorAll('.jupyter-widgets')) {
     const t = el.innerText || '';
     if (t.includes('Error displaying widget') || t.includes('Failed to load model class'))
@@ -330,6 +330,29 @@ class Move:
     screenshot: str = ""
 
 
+def without_cache_notices(found: list, width: int = 800) -> list:
+    """``found`` (rows ``{cell, text}`` of :data:`JS_PROBLEMS`) less the run cache's notices, each kept text cut to
+    ``width`` characters.
+
+    A stderr line such as ``run cache: …/f49305ccf8b43e1e.pkl: outdated: written by code version …; deleted,
+    recomputing`` (:func:`geffect_lite.run_store.is_notice`) reports that this machine's cache held a run written by
+    an older version of the code, which is then recomputed: what the cache is meant to do, not a fault of the
+    notebook. A stderr text made only of such lines is dropped; from a mixed one only those lines go. Error outputs
+    are always kept."""
+    from geffect_lite.run_store import is_notice
+    out = []
+    for row in found:
+        text = str(row.get("text", ""))
+        if not text.startswith("error output: "):
+            head = "rendered: " if text.startswith("rendered: ") else ""
+            rest = [line for line in text[len(head):].splitlines() if line.strip() and not is_notice(line)]
+            if not rest:
+                continue
+            text = head + "\n".join(rest)
+        out.append(dict(row, text=text[:width]))
+    return out
+
+
 @dataclass
 class LabNotebook:
     """One notebook open as a tab of a :class:`Lab` page."""
@@ -409,8 +432,9 @@ class LabNotebook:
 
     def problems(self) -> list:
         """Error and stderr outputs anywhere in the notebook: in the cells' models and in the rendered page (which
-        also shows what a widget's Output area captured), plus widgets that failed to display."""
-        return self.page.evaluate(JS_PROBLEMS, [self.path, STDERR_SELECTOR])
+        also shows what a widget's Output area captured), plus widgets that failed to display; the run cache's
+        notices left out (:func:`without_cache_notices`)."""
+        return without_cache_notices(self.page.evaluate(JS_PROBLEMS, [self.path, STDERR_SELECTOR]))
 
     def controls(self) -> list:
         """Every control in the rendered outputs, in page order, each tagged with a unique data-gl-control id."""
